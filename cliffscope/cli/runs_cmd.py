@@ -1,0 +1,210 @@
+"""`cliffscope runs list|show|cancel|resume|rm`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
+from cliffscope.errors import ValidationError
+from cliffscope.store import RunDir
+
+
+def headline(run: RunDir) -> str:
+    """One short phrase for tables: the score and the cliff, when there is a result."""
+    result = run.result() or {}
+    parts = []
+    score = result.get("score") or result.get("baseline")
+    if isinstance(score, dict) and isinstance(score.get("score", score.get("value")), (int, float)):
+        parts.append(
+            f"{result.get('metric', 'score')} {score.get('score', score.get('value')):.3f}"
+        )
+    cliff = result.get("cliff")
+    if isinstance(cliff, dict):
+        if cliff.get("layer") is not None:
+            parts.append(f"cliff {cliff['layer']}")
+        elif cliff.get("verdict"):
+            parts.append(str(cliff["verdict"]))
+    return ", ".join(parts)
+
+
+def summary(run: RunDir) -> dict[str, Any]:
+    spec = run.spec
+    done, total = run.progress()
+    return {
+        "id": run.id,
+        "kind": spec.get("kind"),
+        "status": run.status.value,
+        "profile": spec.get("profile", {}).get("name"),
+        "task": spec.get("task", {}).get("name"),
+        "done": done,
+        "total": total,
+        "created": str(spec.get("created", "")),
+        "headline": headline(run) if spec else "",
+        "error": spec.get("error"),
+        "problem": run.problem,
+        "path": str(run.path),
+    }
+
+
+def age(created: str) -> str:
+    from datetime import datetime, timezone
+
+    try:
+        then = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        return "?"
+    seconds = (datetime.now(timezone.utc) - then).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+STATUS_STYLE = {
+    "running": "cyan",
+    "done": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "interrupted": "magenta",
+    "queued": "blue",
+    "unreadable": "red",
+}
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """Runs in the run store (one directory each)."""
+
+
+@runs_group.command("list")
+@click.option("--kind", type=click.Choice(["analysis", "sweep"]))
+@click.option(
+    "--status",
+    type=click.Choice(
+        ["queued", "running", "done", "failed", "cancelled", "interrupted", "unreadable"]
+    ),
+)
+@click.option("--grep", "text", help="Keep runs whose id contains TEXT.")
+@click.option("--sort", type=click.Choice(["age", "status", "profile", "task"]), default="age")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def list_cmd(
+    ctx: Ctx, kind: str | None, status: str | None, text: str | None, sort: str, as_json: bool
+) -> None:
+    """List runs, newest first."""
+    rows = [summary(r) for r in ctx.store().list(kind=kind, status=status, text=text)]
+    if sort != "age":
+        rows.sort(key=lambda r: str(r.get(sort) or ""))
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(f"no runs in {ctx.store().root}")
+        return
+    from rich.table import Table
+
+    table = Table("id", "kind", "status", "progress", "result", "age", box=None)
+    for r in rows:
+        style = STATUS_STYLE.get(r["status"], "white")
+        progress = f"{r['done']}/{r['total']}" if r["total"] else ""
+        table.add_row(
+            r["id"],
+            r["kind"] or "?",
+            f"[{style}]{r['status']}[/]",
+            progress,
+            r["headline"] or (r["error"] or "")[:40],
+            age(r["created"]),
+        )
+    console().print(table)
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def show_cmd(ctx: Ctx, run_id: str, as_json: bool) -> None:
+    """Show a run: spec, status, progress, result headline, last error."""
+    run = ctx.store().get(run_id)
+    info = summary(run)
+    if as_json:
+        emit_json({**info, "spec": run.spec, "result": run.result()})
+        return
+    spec = run.spec
+    c = console()
+    style = STATUS_STYLE.get(info["status"], "white")
+    c.print(f"[bold]{run.id}[/]  [{style}]{info['status']}[/]  {info['done']}/{info['total']}")
+    if run.problem:
+        c.print(f"[red]{run.problem}[/]")
+    for key in ("kind", "created", "started", "finished", "host", "worker_pid"):
+        if key in spec:
+            c.print(f"  {key:<11} {spec[key]}")
+    profile, task = spec.get("profile", {}), spec.get("task", {})
+    c.print(f"  profile     {profile.get('name')} ({profile.get('model')}, {profile.get('dtype')})")
+    c.print(f"  task        {task.get('name')}  subset {spec.get('subset', {}).get('hash', '')}")
+    c.print(f"  params      {spec.get('params', {})}")
+    if info["headline"]:
+        c.print(f"  result      {info['headline']}")
+    if spec.get("error"):
+        c.print(f"  [red]error       {spec['error']}[/]")
+        if spec.get("hint"):
+            c.print(f"  hint        {spec['hint']}")
+    c.print(f"  dir         {run.path}")
+
+
+@runs_group.command("cancel")
+@click.argument("run_id")
+@pass_ctx
+def cancel_cmd(ctx: Ctx, run_id: str) -> None:
+    """Ask a run's worker to stop after the current batch (finished samples are kept)."""
+    run = ctx.store().get(run_id)
+    if run.status.finished:
+        raise ValidationError(f"run {run.id} is already {run.status.value}")
+    signalled = run.request_cancel()
+    if not signalled and run.status.value in {"queued", "interrupted"}:
+        run.set_status("cancelled")
+        click.echo(f"{run.id}: cancelled")
+        return
+    deadline = time.time() + 10
+    while run.is_locked() and time.time() < deadline:
+        time.sleep(0.2)
+    click.echo(f"{run.id}: {run.status.value}")
+
+
+@runs_group.command("resume")
+@click.argument("run_id")
+@click.option(
+    "--detach/--follow", default=False, help="Return at once, or show progress (default)."
+)
+@pass_ctx
+def resume_cmd(ctx: Ctx, run_id: str, detach: bool) -> None:
+    """Continue a failed, cancelled or interrupted run from its last finished sample."""
+    from cliffscope.worker.launch import launch
+
+    run = ctx.store().get(run_id)
+    if run.status.value == "done":
+        raise ValidationError(f"run {run.id} is already done", hint="nothing to resume")
+    proc = launch(run.path, detach=True, resume=True)
+    if detach:
+        click.echo(run.id)
+        return
+    from cliffscope.cli.follow import follow
+
+    raise SystemExit(follow(run, proc))
+
+
+@runs_group.command("rm")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@pass_ctx
+def rm_cmd(ctx: Ctx, run_ids: tuple[str, ...], yes: bool) -> None:
+    """Delete runs (refuses runs with a live worker)."""
+    store = ctx.store()
+    runs = [store.get(r) for r in run_ids]
+    if not yes:
+        click.confirm(f"delete {len(runs)} run(s)?", abort=True)
+    for run in runs:
+        store.remove(run.id)
+        click.echo(f"removed {run.id}")

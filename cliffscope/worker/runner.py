@@ -1,0 +1,119 @@
+"""Run one job in one run directory: lock, status, dispatch, and failures turned into advice.
+
+Whatever happens inside a job, the run ends in a state a reader understands: `done`,
+`cancelled`, or `failed` with the error, a hint and the traceback in events.jsonl. Samples
+already appended are never touched, so `cliffscope runs resume` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from importlib import import_module
+from pathlib import Path
+
+from cliffscope.errors import CliffscopeError, RunLockedError
+from cliffscope.store import lock as run_lock
+from cliffscope.store.run_dir import RunDir, RunStatus
+from cliffscope.worker.context import Cancelled, JobContext, rank_from_env
+
+JOBS = {
+    "analysis": "cliffscope.worker.analysis_job:run_analysis",
+    "sweep": "cliffscope.worker.sweep_job:run_sweep",
+}
+
+
+def hint_for(exc: BaseException) -> str:
+    """A one-line suggestion for the failures people actually hit on GPU servers."""
+    name = type(exc).__name__
+    text = str(exc)
+    if isinstance(exc, CliffscopeError):
+        return exc.hint or ""
+    if name == "OutOfMemoryError" or "out of memory" in text.lower():
+        return (
+            "the GPU ran out of memory: lower batch_size in the profile, use dtype = "
+            '"bfloat16", or spread the model with device_map = "auto"; then '
+            "`cliffscope runs resume` continues from the last finished sample"
+        )
+    if isinstance(exc, (FileNotFoundError, OSError)) and (
+        "does not appear to have" in text or "No such file" in text
+    ):
+        return "check the profile's `model` path (a local folder with config.json and weights)"
+    if "huggingface.co" in text or "offline" in text.lower() or "ConnectionError" in name:
+        return (
+            "the model hub is unreachable: download the checkpoint elsewhere and point the "
+            "profile's `model` at the local folder (or set HF_HUB_OFFLINE=1 with a cache)"
+        )
+    return "see the traceback in events.jsonl; fix the cause and `cliffscope runs resume` the run"
+
+
+def _resolve_job(kind: str):
+    target = JOBS.get(kind)
+    if target is None:
+        raise CliffscopeError(f"unknown run kind {kind!r}", hint=f"one of {', '.join(JOBS)}")
+    module, attr = target.split(":")
+    return getattr(import_module(module), attr)
+
+
+def run_worker(run_path: str | Path) -> int:
+    """Execute the run at `run_path`; returns a process exit code (0 done/cancelled, 1 failed)."""
+    run = RunDir(run_path)
+    rank, world = rank_from_env()
+    lock = run_lock.adopt_inherited(run.path)
+    if lock is None and rank == 0:
+        try:
+            lock = run_lock.acquire(run.path)
+        except RunLockedError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 3
+    ctx = JobContext(run=run, rank=rank, world_size=world)
+    ctx.install_signal_handlers()
+    try:
+        spec = run.read_spec()
+        if rank == 0:
+            run.clear_cancel()
+            run.set_status(RunStatus.RUNNING)
+        job = _resolve_job(str(spec.get("kind")))
+        job(ctx)
+        ctx.close()
+        if rank == 0:
+            if ctx.should_stop():
+                run.set_status(RunStatus.CANCELLED)
+            else:
+                run.set_status(RunStatus.DONE)
+        return 0
+    except Cancelled:
+        ctx.close()
+        if rank == 0:
+            run.set_status(RunStatus.CANCELLED)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - record every failure in the run dir
+        ctx.close()
+        message = exc.what if isinstance(exc, CliffscopeError) else f"{type(exc).__name__}: {exc}"
+        hint = hint_for(exc)
+        try:
+            run.append_event(
+                "error", message=message, hint=hint, rank=rank, traceback=traceback.format_exc()
+            )
+            if rank == 0:
+                run.set_status(RunStatus.FAILED, error=message, hint=hint)
+        except Exception:  # noqa: BLE001 - the run dir itself may be gone
+            pass
+        print(f"error: {message}\n  hint: {hint}", file=sys.stderr)
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        return 1
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m cliffscope.worker RUN_DIR", file=sys.stderr)
+        return 2
+    path = Path(argv[0])
+    if not (path / "run.toml").exists():
+        print(f"error: {path} is not a run directory (no run.toml)", file=sys.stderr)
+        return 2
+    return run_worker(path)

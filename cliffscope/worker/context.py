@@ -44,7 +44,8 @@ class JobContext:
     def profile(self):
         from cliffscope.profiles import Profile
 
-        return Profile.model_validate(self.spec["profile"])
+        snapshot = self.spec["profile"]
+        return Profile.model_validate({k: v for k, v in snapshot.items() if k in Profile.model_fields})
 
     @cached_property
     def task(self):

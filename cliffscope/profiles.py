@@ -29,7 +29,7 @@ BUILTIN_PREFIX = "builtin:"
 class Profile(BaseModel):
     """How to load one model. Field docs double as the `profiles show` help text."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(description="profile name, used on the command line")
     family: Family = Field("auto", description="adapter family; auto reads the model config")

@@ -37,6 +37,10 @@ def new_run(
         profile=loaded.profile.snapshot() | {"source": str(loaded.path)},
         task=task_snapshot(task_obj),
         params={k: v for k, v in params.items() if v is not None},
-        subset={"limit": limit if limit is not None else -1, "seed": seed,
-                "ids": list(subset.ids), "hash": subset.hash},
+        subset={
+            "limit": limit if limit is not None else -1,
+            "seed": seed,
+            "ids": list(subset.ids),
+            "hash": subset.hash,
+        },
     )

@@ -1,0 +1,64 @@
+"""The core, the CLI and the dashboard must start without torch/transformers (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.util import find_spec
+
+import pytest
+
+HEAVY = ("torch", "transformers", "accelerate", "datasets")
+CORE = [
+    "cliffscope",
+    "cliffscope.cli.main",
+    "cliffscope.cli.runs_cmd",
+    "cliffscope.cli.profiles_cmd",
+    "cliffscope.profiles",
+    "cliffscope.store",
+    "cliffscope.run_factory",
+    "cliffscope.worker.launch",
+    "cliffscope.tasks.registry",
+    "cliffscope.metrics.registry",
+    "cliffscope.aggregate.analysis",
+    "cliffscope.aggregate.sweep",
+    "cliffscope.report.export",
+]
+
+
+def _loaded_after_import(module: str) -> list[str]:
+    code = (
+        "import importlib, json, sys;"
+        f"importlib.import_module({module!r});"
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_imports_no_torch_or_textual(module: str) -> None:
+    if find_spec(module) is None:
+        pytest.fail(f"{module} is part of the core and must exist")
+    loaded = set(_loaded_after_import(module))
+    assert not loaded & set(HEAVY), f"{module} imported {sorted(loaded & set(HEAVY))}"
+    assert "textual" not in loaded, f"{module} imported textual"
+
+
+def test_dashboard_imports_no_torch() -> None:
+    loaded = set(_loaded_after_import("cliffscope.tui.app"))
+    assert "textual" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_help_is_fast_and_light() -> None:
+    code = (
+        "import sys; from cliffscope.cli.main import cli;"
+        "from click.testing import CliRunner;"
+        "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output;"
+        "print(sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+        f"{HEAVY + ('textual',)!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("[]"), out.stdout

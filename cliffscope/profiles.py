@@ -89,9 +89,14 @@ class LoadedProfile(BaseModel):
 def load_profile(path: str | os.PathLike) -> LoadedProfile:
     """Read and validate one profile file; `name` defaults to the file stem."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8") if path.exists() else None
-    if text is None:
+    if not path.is_file():
         raise NotFoundError("profile file not found", where=Location(str(path)))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            "profile is not UTF-8 text", where=Location(str(path)), details=[str(exc)]
+        ) from None
     data = parse_toml(path, text)
     data.setdefault("name", path.stem)
     from pydantic import ValidationError as PydanticError

@@ -73,14 +73,23 @@ def adopt_inherited(run_path: str | os.PathLike) -> RunLock | None:
     value = os.environ.pop(LOCK_FD_ENV, None)
     if not value:
         return None
-    fd = int(value)
+    fd_text, _, inode_text = value.partition(":")
+    fd = int(fd_text)
     try:
-        os.fstat(fd)
-    except OSError:
+        same_file = os.fstat(fd).st_ino == (Path(run_path) / LOCK_NAME).stat().st_ino
+    except (OSError, ValueError):
+        same_file = False
+    if not same_file or str(os.fstat(fd).st_ino) != inode_text:
         return None  # not inherited (e.g. a rank started by a multi-process launcher)
     lock = RunLock(Path(run_path), fd)
     lock.write_pid()
     return lock
+
+
+def inheritable_value(lock: RunLock) -> str:
+    """What a launcher puts in CLIFFSCOPE_LOCK_FD: the fd number and the lock file's inode, so
+    a grandchild that sees the variable but not the descriptor cannot mistake another file."""
+    return f"{lock.fd}:{os.fstat(lock.fd).st_ino}"
 
 
 def is_locked(run_path: str | os.PathLike) -> bool:

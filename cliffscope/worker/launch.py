@@ -55,7 +55,7 @@ def launch(
             lock.release()
             raise
     env = dict(os.environ)
-    env[run_lock.LOCK_FD_ENV] = str(lock.fd)
+    env[run_lock.LOCK_FD_ENV] = run_lock.inheritable_value(lock)
     env.setdefault("PYTHONUNBUFFERED", "1")
     log = open(run.path / WORKER_LOG, "ab")  # noqa: SIM115 - handed to the child
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -68,10 +69,8 @@ def test_wrong_typed_profiles_give_located_errors(tmp_path: Path, data: dict) ->
 def test_garbage_profile_bytes(tmp_path: Path, blob: bytes) -> None:
     path = tmp_path / "garbage.toml"
     path.write_bytes(blob)
-    try:
+    with contextlib.suppress(CliffscopeError):
         load_profile(path)
-    except CliffscopeError:
-        pass
 
 
 @FUZZ

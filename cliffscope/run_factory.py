@@ -27,7 +27,7 @@ def new_run(
     profiles_dir: str | os.PathLike | None = None,
 ) -> RunDir:
     """Validate everything cheaply (no model load) and create the run directory."""
-    from cliffscope.tasks.registry import get_task, task_snapshot
+    from cliffscope.tasks.registry import get_task
 
     loaded = find_profile(profile, profiles_dir)
     task_obj = get_task(task, data_path=data_path, overrides=task_overrides)
@@ -35,12 +35,7 @@ def new_run(
     return store.create(
         kind=kind,
         profile=loaded.profile.snapshot() | {"source": str(loaded.path)},
-        task=task_snapshot(task_obj),
+        task=task_obj.snapshot(),
         params={k: v for k, v in params.items() if v is not None},
-        subset={
-            "limit": limit if limit is not None else -1,
-            "seed": seed,
-            "ids": list(subset.ids),
-            "hash": subset.hash,
-        },
+        subset=subset.to_dict(),
     )

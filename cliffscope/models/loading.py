@@ -158,12 +158,7 @@ def load_adapter(profile: Profile) -> ModelAdapter:
         "attn_implementation": attn_implementation(profile, config),
         "use_safetensors": True if profile.use_safetensors else None,
     }
-    if profile.device_map is not None:
-        model_kwargs["device_map"] = profile.device_map
-        if profile.max_memory:
-            model_kwargs["max_memory"] = _max_memory(profile.max_memory)
-    elif torch.cuda.is_available():
-        model_kwargs["device_map"] = {"": 0}
+    model_kwargs.update(placement(profile, torch.cuda.is_available()))
     try:
         model = cls.model_class().from_pretrained(source, **model_kwargs)
     except (OSError, ValueError) as exc:
@@ -177,6 +172,29 @@ def load_adapter(profile: Profile) -> ModelAdapter:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     tokenizer.padding_side = "left"
     return cls(model, processor, profile)
+
+
+def placement(profile: Profile, cuda: bool) -> dict[str, Any]:
+    """`device_map`/`max_memory` for from_pretrained.
+
+    In a data-parallel launch (WORLD_SIZE > 1) each rank gets its own GPU (LOCAL_RANK) unless
+    the profile gives an explicit per-module map; "auto" would make every rank spread over every
+    GPU. On one process, the profile's map is used as is (with its memory caps).
+    """
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1 and cuda and not isinstance(profile.device_map, dict):
+        return {"device_map": {"": local_rank}}
+    if profile.device_map is not None:
+        out: dict[str, Any] = {"device_map": profile.device_map}
+        if profile.max_memory:
+            out["max_memory"] = _max_memory(profile.max_memory)
+        return out
+    if cuda:
+        return {"device_map": {"": local_rank}}
+    return {}
 
 
 def _max_memory(caps: dict[str, str]) -> dict[int | str, str]:

@@ -7,6 +7,7 @@ already appended are never touched, so `cliffscope runs resume` continues where 
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from importlib import import_module
@@ -48,24 +49,67 @@ def hint_for(exc: BaseException) -> str:
 
 
 def _resolve_job(kind: str):
+    """(job function, finalize function or None) for a run kind."""
     target = JOBS.get(kind)
     if target is None:
         raise CliffscopeError(f"unknown run kind {kind!r}", hint=f"one of {', '.join(JOBS)}")
-    module, attr = target.split(":")
-    return getattr(import_module(module), attr)
+    module_name, attr = target.split(":")
+    module = import_module(module_name)
+    return getattr(module, attr), getattr(module, "finalize", None)
+
+
+def _ancestors() -> set[int]:
+    """Our parent chain (pids), read from /proc; empty where /proc is missing."""
+    pids: set[int] = set()
+    pid = os.getppid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _take_lock(run: RunDir, rank: int, world: int) -> tuple[run_lock.RunLock | None, bool]:
+    """(lock, ok). Rank 0 of a launch owns the lock, or runs under a launcher that holds it."""
+    lock = run_lock.adopt_inherited(run.path)
+    if lock is not None:
+        return lock, True
+    if rank != 0:
+        return None, True
+    try:
+        return run_lock.acquire(run.path), True
+    except RunLockedError as exc:
+        holder = run_lock.holder_pid(run.path)
+        if world > 1 and holder in _ancestors():
+            return None, True  # `cliffscope ... --processes N`: our launcher holds it
+        print(exc.render(), file=sys.stderr)
+        return None, False
+
+
+def _distributed(world: int):
+    """Initialise torch.distributed for multi-process launches (gloo on CPU, nccl on GPU)."""
+    if world <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState()
 
 
 def run_worker(run_path: str | Path) -> int:
-    """Execute the run at `run_path`; returns a process exit code (0 done/cancelled, 1 failed)."""
+    """Execute the run at `run_path`; returns a process exit code (0 done/cancelled, 1 failed).
+
+    Under `accelerate launch`/`torchrun` every rank runs the job on its share of the subset and
+    appends to its own samples file; after a barrier, rank 0 rebuilds result.json from all
+    shards (the job module's `finalize`) and marks the run done.
+    """
     run = RunDir(run_path)
     rank, world = rank_from_env()
-    lock = run_lock.adopt_inherited(run.path)
-    if lock is None and rank == 0:
-        try:
-            lock = run_lock.acquire(run.path)
-        except RunLockedError as exc:
-            print(exc.render(), file=sys.stderr)
-            return 3
+    lock, ok = _take_lock(run, rank, world)
+    if not ok:
+        return 3
     ctx = JobContext(run=run, rank=rank, world_size=world)
     ctx.install_signal_handlers()
     try:
@@ -73,14 +117,16 @@ def run_worker(run_path: str | Path) -> int:
         if rank == 0:
             run.clear_cancel()
             run.set_status(RunStatus.RUNNING)
-        job = _resolve_job(str(spec.get("kind")))
+        state = _distributed(world)
+        job, finalize = _resolve_job(str(spec.get("kind")))
         job(ctx)
         ctx.close()
+        if state is not None:
+            state.wait_for_everyone()
         if rank == 0:
-            if ctx.should_stop():
-                run.set_status(RunStatus.CANCELLED)
-            else:
-                run.set_status(RunStatus.DONE)
+            if finalize is not None and world > 1:
+                finalize(ctx)
+            run.set_status(RunStatus.CANCELLED if ctx.should_stop() else RunStatus.DONE)
         return 0
     except Cancelled:
         ctx.close()
@@ -95,8 +141,7 @@ def run_worker(run_path: str | Path) -> int:
             run.append_event(
                 "error", message=message, hint=hint, rank=rank, traceback=traceback.format_exc()
             )
-            if rank == 0:
-                run.set_status(RunStatus.FAILED, error=message, hint=hint)
+            run.set_status(RunStatus.FAILED, error=message, hint=hint)
         except Exception:  # noqa: BLE001 - the run dir itself may be gone
             pass
         print(f"error: {message}\n  hint: {hint}", file=sys.stderr)

@@ -44,6 +44,9 @@ class Profile(BaseModel):
     max_memory: dict[str, str] | None = Field(
         None, description='per-device caps for device_map="auto", e.g. {0 = "20GiB", cpu = "64GiB"}'
     )
+    offload_folder: str | None = Field(
+        None, description='where accelerate keeps weights of modules mapped to "disk"'
+    )
     attn_implementation: AttnImpl = Field("sdpa", description="attention kernel of the decoder")
     trust_remote_code: bool = Field(False, description="run the checkpoint's own Python code")
     use_safetensors: bool = Field(True, description="refuse pickled .bin weights")

@@ -191,6 +191,8 @@ def placement(profile: Profile, cuda: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"device_map": profile.device_map}
         if profile.max_memory:
             out["max_memory"] = _max_memory(profile.max_memory)
+        if profile.offload_folder:
+            out["offload_folder"] = profile.offload_folder
         return out
     if cuda:
         return {"device_map": {"": local_rank}}

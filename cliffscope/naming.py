@@ -16,7 +16,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 def check_name(name: str, what: str = "name") -> str:
     """Return `name` if it is a safe single path component, else raise."""
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
         raise ValidationError(
             f"invalid {what}: {name!r}",
             hint="use letters, digits, '.', '_', '+' or '-' (no '/', no '..', "

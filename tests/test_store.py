@@ -52,7 +52,9 @@ def test_create_and_read_back(tmp_path: Path) -> None:
     assert store.get(run.id[-4:]).id == run.id  # unique suffix lookup
 
 
-@pytest.mark.parametrize("bad", ["../x", "/etc", "a/b", "..", ".hidden", "", "a" * 200])
+@pytest.mark.parametrize(
+    "bad", ["../x", "/etc", "a/b", "..", ".hidden", "", "a" * 200, "run\n", "a\x00b", "~root"]
+)
 def test_run_names_cannot_escape(tmp_path: Path, bad: str) -> None:
     store = RunStore(tmp_path)
     with pytest.raises((ValidationError, NotFoundError)):
@@ -167,3 +169,14 @@ def test_corrupt_result_reads_as_absent(tmp_path: Path) -> None:
     (run.path / "result.json").write_text('{"kind": "sweep", "poi')
     assert run.result() is None
     assert "result.json" in (run.problem or "")
+
+
+def test_big_subset_run_toml_is_quick(tmp_path: Path) -> None:
+    """50,000 sample ids in run.toml: written and status-updated in well under a second each."""
+    store = RunStore(tmp_path)
+    ids = [f"s-{i:06d}" for i in range(50_000)]
+    start = time.perf_counter()
+    run = store.create("sweep", {"name": "demo"}, {"name": "t"}, {}, {"ids": ids, "hash": "h"})
+    run.set_status("running")
+    assert time.perf_counter() - start < 5.0
+    assert RunStore(tmp_path).get(run.id).spec["subset"]["ids"][-1] == "s-049999"

@@ -98,6 +98,12 @@ class RunDir:
                 where=Location(str(file), key="schema_version"),
                 hint="upgrade cliffscope to read this run",
             )
+        tables = ("profile", "task", "params", "subset")  # readers rely on these types
+        bad = [k for k in tables if k in spec and not isinstance(spec[k], dict)]
+        if bad or not isinstance(spec.get("subset", {}).get("ids", []), list):
+            key = bad[0] if bad else "subset.ids"
+            where = Location(str(file), key=key)
+            raise ValidationError(f"run.toml: {key} has the wrong type", where=where)
         self._spec_cache = (mtime, spec)
         return spec
 
@@ -112,11 +118,11 @@ class RunDir:
             return {}
 
     def write_spec(self, spec: dict[str, Any]) -> None:
-        import tomlkit
+        from cliffscope.tomlwrite import dumps
 
         spec = dict(spec)
         spec.setdefault("schema_version", SCHEMA_VERSION)
-        atomic_write_text(self.path / RUN_TOML, tomlkit.dumps(_drop_none(spec)))
+        atomic_write_text(self.path / RUN_TOML, dumps(_drop_none(spec)))
         self._spec_cache = None
 
     def update_spec(self, **fields: Any) -> dict[str, Any]:
@@ -229,7 +235,8 @@ class RunDir:
         done, total = 0, len(self.spec.get("subset", {}).get("ids", []))
         for event in reversed(self.events()):
             if event.get("type") == "progress":
-                return int(event.get("done", 0)), int(event.get("total", total) or total)
+                with contextlib.suppress(TypeError, ValueError, OverflowError):  # damaged event
+                    return int(event.get("done", 0)), int(event.get("total", total) or total)
         return done, total
 
     def __repr__(self) -> str:

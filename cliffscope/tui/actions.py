@@ -1,0 +1,106 @@
+"""What the dashboard does to runs: create + launch, cancel, resume. No Textual here.
+
+These mirror `cliffscope analyze/sweep --detach`, `runs cancel` and `runs resume`, so a run
+handled from the dashboard is indistinguishable from one handled from the CLI. They may block
+briefly (task loading, process start) and are called from thread workers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cliffscope.errors import ValidationError
+from cliffscope.store import RunDir, RunStatus, RunStore
+
+
+@dataclass
+class LaunchRequest:
+    """Everything the Launch form collects; `params` are the kind-specific options."""
+
+    kind: str
+    profile: str
+    task: str
+    limit: int | None
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    task_overrides: dict[str, Any] = field(default_factory=dict)
+    data_path: str | None = None
+
+
+class LaunchedWorkers:
+    """Detached workers started by this dashboard, reaped so they never linger as zombies.
+
+    Quitting the dashboard drops the handles and the workers keep running: they live in their
+    own session and write only into their run dirs.
+    """
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen] = []
+
+    def add(self, proc: subprocess.Popen) -> None:
+        self._procs.append(proc)
+
+    def reap(self) -> None:
+        self._procs = [p for p in self._procs if p.poll() is None]
+
+    @property
+    def alive(self) -> int:
+        self.reap()
+        return len(self._procs)
+
+
+def start_run(
+    store: RunStore,
+    request: LaunchRequest,
+    profiles_dir: str | os.PathLike | None,
+    launched: LaunchedWorkers,
+) -> RunDir:
+    """Create the run directory (validates profile, task, subset) and start its worker."""
+    from cliffscope.run_factory import new_run
+    from cliffscope.worker.launch import launch
+
+    run = new_run(
+        store,
+        kind=request.kind,
+        profile=request.profile,
+        task=request.task,
+        params=request.params,
+        limit=request.limit,
+        seed=request.seed,
+        data_path=request.data_path,
+        task_overrides=request.task_overrides or None,
+        profiles_dir=profiles_dir,
+    )
+    launched.add(launch(run.path, detach=True))
+    return run
+
+
+def cancel_run(run_path: str | Path) -> str:
+    """Ask the worker to stop (it keeps finished samples); a run without one is marked now."""
+    run = RunDir(run_path)
+    status = run.status
+    if status.finished:
+        raise ValidationError(f"run {run.id} is already {status.value}")
+    signalled = run.request_cancel()
+    if not signalled and status in {RunStatus.QUEUED, RunStatus.INTERRUPTED}:
+        run.set_status(RunStatus.CANCELLED)
+        return f"{run.id}: cancelled"
+    return f"{run.id}: stopping after the current batch"
+
+
+def resume_run(run_path: str | Path, launched: LaunchedWorkers) -> str:
+    """Continue a failed, cancelled or interrupted run from its last finished sample."""
+    from cliffscope.worker.launch import launch
+
+    run = RunDir(run_path)
+    status = run.status
+    if status is RunStatus.DONE:
+        raise ValidationError(f"run {run.id} is already done", hint="nothing to resume")
+    if status in {RunStatus.RUNNING, RunStatus.QUEUED} and run.is_locked():
+        raise ValidationError(f"run {run.id} is {status.value}", hint="it has a live worker")
+    launched.add(launch(run.path, detach=True, resume=True))
+    return f"{run.id}: resumed"

@@ -1,0 +1,1 @@
+"""Screens of the dashboard; each composes widgets and routes messages, nothing more."""

@@ -1,0 +1,1 @@
+"""Widgets of the dashboard; each owns its own state and figure."""

@@ -1,0 +1,180 @@
+"""Plot widgets. Each owns its plotext figure and redraws it from scratch on new data.
+
+They draw what `result.json` says (means, intervals, cliffs found by the aggregator); nothing
+here estimates anything. Intervals are dotted lines in the colour of their curve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual_plotext import PlotextPlot
+
+GROUP_COLOURS = {"system": "blue", "image": "red", "instruction": "green", "output": "orange"}
+RUN_COLOURS = ("red", "cyan", "green", "orange", "magenta", "blue", "yellow", "white")
+FLOW_CLIFF = "magenta"
+SWEEP_CLIFF = "green"
+
+
+def _numbers(values: Any) -> list[float] | None:
+    if not isinstance(values, list) or not values:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+class _Figure(PlotextPlot):
+    """Keeps the data it was given and replots whenever that changes."""
+
+    DEFAULT_CSS = "_Figure { height: 1fr; min-height: 8; }"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.series: dict[str, tuple[list[float], list[float]]] = {}  # what is drawn, by name
+        self.markers: dict[str, float] = {}  # vertical/horizontal reference lines, by name
+        self._version = 0
+        self._rendered: tuple[tuple, Any] | None = None
+
+    def render(self) -> Any:
+        """plotext rebuilds the whole figure on every render; reuse it until data, size or
+        theme change (a tab switch or an unrelated repaint then costs nothing)."""
+        key = (self._version, self.size, self.app.theme, self.theme)
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, super().render())
+        return self._rendered[1]
+
+    def refresh(self, *args: Any, **kwargs: Any) -> Any:
+        self._version += 1
+        return super().refresh(*args, **kwargs)
+
+    def _start(self, title: str = "") -> Any:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(title)
+        self.series, self.markers = {}, {}
+        return plt
+
+    def _line(self, name: str, xs: list, ys: list, colour: str, label: str | None = None) -> None:
+        self.series[name] = (list(xs), list(ys))
+        self.plt.plot(xs, ys, color=colour, marker="braille", label=label)
+
+    def _empty(self, message: str) -> None:
+        plt = self._start(message)
+        plt.xticks([])
+        plt.yticks([])
+        self.refresh()
+
+
+class FlowPlot(_Figure):
+    """Attention to each token group per layer (mean, 95% interval), cliff as a vertical line."""
+
+    def show(self, result: dict[str, Any] | None, measure: str = "mass") -> None:
+        flow = ((result or {}).get("flow") or {}).get(measure) or {}
+        if not flow:
+            self._empty("attention flow: no result yet")
+            return
+        cliff = (result or {}).get("cliff") or {}
+        layer = cliff.get("layer")
+        title = f"attention {measure} per layer"
+        if isinstance(layer, int):
+            title += f"  │ cliff {layer} [{cliff.get('lo', '?')}–{cliff.get('hi', '?')}]"
+        elif cliff.get("verdict"):
+            title += f"  ({cliff['verdict']})"
+        plt = self._start(title)
+        num_layers = 0
+        for group, colour in GROUP_COLOURS.items():
+            series = flow.get(group) or {}
+            mean = _numbers(series.get("mean"))
+            if mean is None:
+                continue
+            xs = list(range(len(mean)))
+            num_layers = max(num_layers, len(mean))
+            for bound in ("lo", "hi"):
+                values = _numbers(series.get(bound))
+                if values is not None and len(values) == len(mean):
+                    plt.plot(xs, values, color=colour, marker="dot")
+            self._line(group, xs, mean, colour, label=group)
+        even = (result or {}).get("even_spread") or {}
+        if measure == "mass" and isinstance(even.get("image"), (int, float)):
+            plt.hline(float(even["image"]), "gray")
+            self.markers["even_spread"] = float(even["image"])
+        if isinstance(layer, int):
+            plt.vline(layer, FLOW_CLIFF)
+            self.markers["flow_cliff"] = layer
+        plt.xlabel("layer   (grey: image share of positions, even spread)")
+        if num_layers:
+            plt.xticks(_ticks(num_layers - 1))
+        self.refresh()
+
+
+class SweepPlot(_Figure):
+    """Task score against the truncation layer k, with the baseline and both cliff markers."""
+
+    def show(self, result: dict[str, Any] | None, flow_cliff: int | None = None) -> None:
+        points = [p for p in (result or {}).get("points") or [] if isinstance(p.get("k"), int)]
+        if not points:
+            self._empty("truncation sweep: no points yet")
+            return
+        points.sort(key=lambda p: p["k"])
+        baseline = ((result or {}).get("baseline") or {}).get("score")
+        cliff = ((result or {}).get("cliff") or {}).get("layer")
+        title = f"{(result or {}).get('metric', 'score')} vs truncation layer k"
+        if isinstance(cliff, int):
+            title += f"  │ sweep cliff {cliff}"
+        if isinstance(flow_cliff, int):
+            title += f"  │ flow cliff {flow_cliff}"
+        plt = self._start(title)
+        ks = [p["k"] for p in points]
+        if isinstance(baseline, (int, float)):
+            plt.hline(float(baseline), "gray")
+            for bound in ("lo", "hi"):
+                if all(isinstance(p.get(bound), (int, float)) for p in points):
+                    plt.plot(ks, [baseline + p[bound] for p in points], color="cyan", marker="dot")
+        scores = [
+            p.get("score") if isinstance(p.get("score"), (int, float)) else 0.0 for p in points
+        ]
+        self._line("score", ks, scores, "cyan", label="score")
+        plt.scatter(ks, scores, color="cyan", marker="●")
+        if isinstance(baseline, (int, float)):
+            self.markers["baseline"] = float(baseline)
+        if isinstance(cliff, int):
+            plt.vline(cliff, SWEEP_CLIFF)
+            self.markers["sweep_cliff"] = cliff
+        if isinstance(flow_cliff, int):
+            plt.vline(flow_cliff, FLOW_CLIFF)
+            self.markers["flow_cliff"] = flow_cliff
+        num_layers = (result or {}).get("num_layers")
+        top = num_layers if isinstance(num_layers, int) else max(ks)
+        plt.xlim(0, max(top, 1))
+        plt.xticks(_ticks(top))
+        plt.xlabel("k: image tokens removed from layer k on   (grey: baseline)")
+        self.refresh()
+
+
+class DepthPlot(_Figure):
+    """Several runs' curves on normalised depth (layer / L), one colour per run."""
+
+    def show(
+        self, curves: list[tuple[str, list[float], list[float]]], title: str, zero: bool = False
+    ) -> None:
+        if not curves:
+            self._empty(title + ": no run of this kind")
+            return
+        plt = self._start(title)
+        if zero:
+            plt.hline(0.0, "gray")
+        for i, (label, xs, ys) in enumerate(curves):
+            self._line(label, xs, ys, RUN_COLOURS[i % len(RUN_COLOURS)], label=label)
+        plt.xlim(0, 1)
+        plt.xlabel("normalised depth (layer / number of layers)")
+        self.refresh()
+
+
+def _ticks(top: int) -> list[int]:
+    """At most ~12 integer ticks from 0 to `top`."""
+    step = max(1, (top + 11) // 12)
+    ticks = list(range(0, top + 1, step))
+    if ticks[-1] != top:
+        ticks.append(top)
+    return ticks

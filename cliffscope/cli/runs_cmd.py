@@ -147,6 +147,9 @@ def show_cmd(ctx: Ctx, run_id: str, as_json: bool) -> None:
     c.print(f"  params      {spec.get('params', {})}")
     if info["headline"]:
         c.print(f"  result      {info['headline']}")
+    flow = (run.result() or {}).get("flow_cliff")  # a sweep: the matching analysis's cliff
+    if isinstance(flow, dict):
+        c.print(f"  flow cliff  {flow.get('layer')} ({flow.get('verdict')}, run {flow.get('run')})")
     if spec.get("error"):
         c.print(f"  [red]error       {spec['error']}[/]")
         if spec.get("hint"):

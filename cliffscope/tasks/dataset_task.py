@@ -127,9 +127,9 @@ class DatasetTask(Task):
         if sample_id not in self._index:
             raise self._unknown(sample_id)
         index = self._index[sample_id]
-        row = self.rows.row(index)
         cols = self.spec.columns
         try:
+            row = _read_row(self.rows, index)
             image = self._image(row)
             question = _text(loading.extract(row, cols.question)) if cols.question else ""
             context = _text(loading.extract(row, cols.context)) if cols.context else ""
@@ -232,3 +232,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return str(value)
+
+
+def _read_row(rows: loading.RowSource, index: int) -> dict[str, Any]:
+    """Arrow datasets decode images when a row is read: an image PIL cannot open (corrupt, or a
+    decompression bomb) is that sample's problem, not the run's."""
+    from PIL import Image
+
+    try:
+        return rows.row(index)
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValidationError(f"image could not be decoded ({exc})") from None

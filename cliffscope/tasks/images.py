@@ -35,10 +35,10 @@ def open_image(value: Any, base_dir: str | os.PathLike | None = None) -> Image.I
     if isinstance(value, (bytes, bytearray, memoryview)):
         try:
             return Image.open(io.BytesIO(bytes(value)))
-        except OSError as exc:
+        except (OSError, Image.DecompressionBombError) as exc:  # bomb: over ~179 Mpx
             raise ValidationError(f"image bytes are not a readable image ({exc})") from None
     if isinstance(value, (str, os.PathLike)):
-        path = Path(value).expanduser()
+        path = Path(os.path.expanduser(value))  # pathlib's raises on `~unknown-user`
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
         if not path.is_file():
@@ -48,7 +48,7 @@ def open_image(value: Any, base_dir: str | os.PathLike | None = None) -> Image.I
             )
         try:
             return Image.open(path)
-        except OSError as exc:
+        except (OSError, Image.DecompressionBombError) as exc:
             raise ValidationError(f"not a readable image: {path} ({exc})") from None
     raise ValidationError(f"unsupported image value of type {type(value).__name__}")
 

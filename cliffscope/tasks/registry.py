@@ -95,8 +95,8 @@ def load_task_file(path: str | os.PathLike) -> TaskSpec:
     path = Path(path).expanduser()
     if not path.is_file():
         raise NotFoundError("task file not found", where=Location(str(path)))
+    data = parse_toml(path)  # reads it first: text that is not UTF-8 is a located error
     text = path.read_text(encoding="utf-8")
-    data = parse_toml(path, text)
     data.setdefault("name", path.stem)
     base_name = data.pop("base", None)
     if base_name is not None:
@@ -110,7 +110,11 @@ def load_task_file(path: str | os.PathLike) -> TaskSpec:
         data = _merge(base.snapshot(), data)
     for key in _PATH_FIELDS:
         value = data.get(key)
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        if isinstance(value, str) and "\0" in value:  # no OS accepts it; resolve() would raise
+            where = Location(str(path), find_key_line(text, (key,)), key)
+            raise ValidationError(f"{key} holds a NUL character", where=where)
+        # os.path's expanduser leaves `~unknown-user` alone; pathlib's raises RuntimeError
+        if isinstance(value, str) and value and not Path(os.path.expanduser(value)).is_absolute():
             data[key] = str((path.parent / value).resolve())
     from pydantic import ValidationError as PydanticError
 

@@ -16,6 +16,8 @@ from typing import Any
 from cliffscope.store.jsonl import JsonlWriter
 from cliffscope.store.run_dir import RunDir
 
+FAULT_ENV = "CLIFFSCOPE_FAULT"
+
 
 class Cancelled(Exception):
     """Raised inside a job when the user asked the run to stop."""
@@ -30,6 +32,7 @@ class JobContext:
     _stop: bool = field(default=False, repr=False)
     _last_progress: float = field(default=0.0, repr=False)
     _started: float = field(default_factory=time.time, repr=False)
+    _fault_calls: dict[str, int] = field(default_factory=dict, repr=False)
 
     # ---- inputs ---------------------------------------------------------------------------
     @cached_property
@@ -117,6 +120,25 @@ class JobContext:
         if self.should_stop():
             raise Cancelled()
 
+    # ---- fault injection (reliability tests) ----------------------------------------------
+    def fault_point(self, name: str) -> None:
+        """Fail here on purpose when `CLIFFSCOPE_FAULT` says so, to prove recovery paths.
+
+        `CLIFFSCOPE_FAULT="oom@batch:2"` raises `torch.OutOfMemoryError` the 2nd time the job
+        reaches `fault_point("batch")`; actions: `error` (RuntimeError), `oom`, `kill`
+        (SIGKILL to this process), `hang` (wait until cancelled); entries joined by commas.
+        Unset, as always outside tests, it costs one environment lookup.
+        """
+        spec = os.environ.get(FAULT_ENV)
+        if not spec:
+            return
+        count = self._fault_calls[name] = self._fault_calls.get(name, 0) + 1
+        for entry in spec.split(","):
+            action, _, where = entry.strip().partition("@")
+            point, _, nth = where.partition(":")
+            if point == name and nth.strip() == str(count):
+                _inject(action, f"{name}:{count}", self)
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -126,3 +148,22 @@ class JobContext:
 def rank_from_env() -> tuple[int, int]:
     """(rank, world size) as set by torchrun / accelerate launch."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _inject(action: str, where: str, ctx: JobContext) -> None:
+    if action == "error":
+        raise RuntimeError(f"injected failure at {where}")
+    if action == "oom":
+        import torch
+
+        raise torch.OutOfMemoryError(
+            f"CUDA out of memory. Tried to allocate 2.00 GiB (injected at {where})"
+        )
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "hang":
+        deadline = time.time() + 600
+        while not ctx.should_stop() and time.time() < deadline:
+            time.sleep(0.05)
+        return
+    raise ValueError(f"{FAULT_ENV}: unknown fault action {action!r} (error, oom, kill, hang)")

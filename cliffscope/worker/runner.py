@@ -32,9 +32,10 @@ def hint_for(exc: BaseException) -> str:
         return exc.hint or ""
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return (
-            "the GPU ran out of memory: lower batch_size in the profile, use dtype = "
-            '"bfloat16", or spread the model with device_map = "auto"; then '
-            "`cliffscope runs resume` continues from the last finished sample"
+            "the GPU ran out of memory: lower batch_size under [profile] in this run's "
+            'run.toml (a run keeps its own copy of the profile), or use dtype = "bfloat16" or '
+            'device_map = "auto"; then `cliffscope runs resume` continues from the last '
+            "finished sample"
         )
     if isinstance(exc, (FileNotFoundError, OSError)) and (
         "does not appear to have" in text or "No such file" in text

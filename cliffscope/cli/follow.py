@@ -26,7 +26,10 @@ def follow(run: RunDir, proc: subprocess.Popen | None, poll: float = 0.2) -> int
         TimeRemainingColumn,
     )
 
+    from cliffscope.store.progress import RankProgress
+
     tail = JsonlTail(run.path / EVENTS)
+    ranks = RankProgress()
     errors: list[dict] = []
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -42,8 +45,8 @@ def follow(run: RunDir, proc: subprocess.Popen | None, poll: float = 0.2) -> int
             while True:
                 for event in tail.read_new():
                     kind = event.get("type")
-                    if kind == "progress":
-                        bar.update(task, completed=event.get("done", 0), total=event.get("total"))
+                    if ranks.feed(event) and ranks.per_rank:
+                        bar.update(task, completed=ranks.done, total=ranks.total or None)
                     elif kind == "log" and event.get("level") in {"warning", "error"}:
                         bar.console.print(f"[yellow]{event.get('message')}[/]")
                     elif kind == "error":

@@ -231,13 +231,17 @@ class RunDir:
         atomic_write_json(self.path / RESULT_JSON, result)
 
     def progress(self) -> tuple[int, int]:
-        """(done, total) from the last progress event, falling back to the subset size."""
-        done, total = 0, len(self.spec.get("subset", {}).get("ids", []))
-        for event in reversed(self.events()):
-            if event.get("type") == "progress":
-                with contextlib.suppress(TypeError, ValueError, OverflowError):  # damaged event
-                    return int(event.get("done", 0)), int(event.get("total", total) or total)
-        return done, total
+        """(done, total) summed over ranks, falling back to the subset size."""
+        from cliffscope.store.progress import RankProgress
+
+        subset = self.spec.get("subset", {})
+        total = len(subset.get("ids", [])) if isinstance(subset, dict) else 0
+        tracker = RankProgress()
+        for event in self.events():
+            tracker.feed(event)
+        if tracker.per_rank:
+            return tracker.done, tracker.total or total
+        return 0, total
 
     def __repr__(self) -> str:
         return f"RunDir({self.path})"

@@ -19,6 +19,7 @@ from typing import Any
 from cliffscope.cli.runs_cmd import headline
 from cliffscope.store import RunDir, RunStore
 from cliffscope.store.jsonl import JsonlTail
+from cliffscope.store.progress import RankProgress
 from cliffscope.store.run_dir import EVENTS, RESULT_JSON, RUN_TOML
 from cliffscope.tui.format import parse_time
 from cliffscope.tui.messages import RunDetail
@@ -64,6 +65,7 @@ class _Tracked:
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     new_events: list[dict[str, Any]] = field(default_factory=list)
     row: RunRow | None = None
+    ranks: RankProgress = field(default_factory=RankProgress)
 
     def _read_events(self) -> None:
         self.new_events = self.events.read_new()
@@ -72,12 +74,13 @@ class _Tracked:
             kind = event.get("type")
             if kind == "status" and event.get("status") == "running":
                 self.rate_origin = None  # a new worker session: measure its own speed
-            elif kind == "progress":
+                self.ranks.feed(event)
+            elif kind == "progress" and self.ranks.feed(event):
                 self._progress(event)
 
     def _progress(self, event: dict[str, Any]) -> None:
         try:
-            done, total = int(event.get("done", 0)), int(event.get("total", 0) or 0)
+            done, total = self.ranks.done, self.ranks.total  # summed over data-parallel ranks
             t = float(event.get("t", 0.0))
         except (TypeError, ValueError, OverflowError):
             return

@@ -8,6 +8,7 @@ Launching imports no torch: the dashboard calls this too.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,11 @@ WORKER_LOG = "worker.log"
 
 
 def worker_command(run_path: Path, processes: int = 1) -> list[str]:
+    """The worker's command line; with `processes > 1`, an `accelerate launch` of N ranks.
+
+    Every flag accelerate would otherwise ask about or warn about is given explicitly, and the
+    rendezvous port is a free one, so two data-parallel runs on one machine don't collide.
+    """
     if processes > 1:
         return [
             sys.executable,
@@ -26,7 +32,19 @@ def worker_command(run_path: Path, processes: int = 1) -> list[str]:
             "accelerate.commands.launch",
             "--num_processes",
             str(processes),
-            "--cpu" if not _has_cuda_hint() else "--multi_gpu",
+            "--num_machines",
+            "1",
+            "--machine_rank",
+            "0",
+            "--main_process_port",
+            str(_free_port()),
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            # accelerate's torchrun-based launcher, also for CPU ranks: `--cpu` with N > 1 would
+            # want mpirun. The ranks pick gloo or nccl themselves (worker.runner._distributed).
+            "--multi_gpu",
             "-m",
             "cliffscope.worker",
             str(run_path),
@@ -34,8 +52,10 @@ def worker_command(run_path: Path, processes: int = 1) -> list[str]:
     return [sys.executable, "-m", "cliffscope.worker", str(run_path)]
 
 
-def _has_cuda_hint() -> bool:
-    return bool(os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()) or Path("/dev/nvidia0").exists()
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def launch(
@@ -69,6 +89,9 @@ def launch(
             start_new_session=detach,
             close_fds=True,
         )
+        # The child holds the lock from now on; naming it lets the ranks of a multi-process
+        # launch find the holder among their ancestors even after a detached CLI has exited.
+        lock.write_pid(proc.pid)
     finally:
         log.close()
         os.close(lock.fd)  # the child holds the lock now

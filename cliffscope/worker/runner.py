@@ -94,9 +94,12 @@ def _distributed(world: int):
     """Initialise torch.distributed for multi-process launches (gloo on CPU, nccl on GPU)."""
     if world <= 1:
         return None
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # Without cpu=True accelerate sets up no process group at all when CUDA is missing, and
+    # the barrier before `finalize` silently becomes a no-op.
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def run_worker(run_path: str | Path) -> int:

@@ -9,6 +9,11 @@ Scenes hold ``n_shapes`` objects of *distinct* shape types and distinct colours,
 own vertical strip of the image, so "What color is the circle?" has exactly one answer and
 left/right relations are never ambiguous. Optional distractors are small dots and bars of
 palette colours that are never asked about.
+
+By default objects snap to a 4 x 4 grid of cells, the demo model's image-token grid at 64 px
+with 16 px patches: a vision transformer trained from scratch in minutes recognises shapes
+that sit on its patch grid (measured: 100% in 200 steps) but not shapes at arbitrary sub-patch
+offsets (about 65% after 400 steps). ``grid=0`` places objects freely; real models handle both.
 """
 
 from __future__ import annotations
@@ -47,7 +52,18 @@ CAPTION_PROMPT = "Describe the image in a few words."
 
 @dataclass(frozen=True)
 class ShapesConfig:
-    """Difficulty knobs of a shapes task; every field is part of the sample's identity."""
+    """Difficulty knobs of a shapes task; every field is part of the sample's identity.
+
+    - ``n_shapes``: objects per scene, each of a different shape and colour.
+    - ``distractors``: small dots/bars placed in free space, never asked about.
+    - ``image_size``: rendered side in pixels (64 for the demo model, 336 for LLaVA-1.5).
+    - ``shapes`` / ``colors``: the vocabularies a scene draws from (see `SHAPES`, `PALETTE`).
+    - ``question_types``: which of `QUESTION_TYPES` `vqa_sample` may ask.
+    - ``grid``: snap objects to blocks of a ``grid`` x ``grid`` cell layout (0: free placement);
+      ``fill_range`` is then the share of its block a shape fills and ``jitter`` how far (in
+      cells) its centre may move; with ``grid=0``, ``size_range`` is its side / image side.
+    - ``seed``: with the sample index, the only source of randomness.
+    """
 
     n_shapes: int = 2
     distractors: int = 0
@@ -56,6 +72,9 @@ class ShapesConfig:
     colors: tuple[str, ...] = ("red", "green", "blue", "yellow")
     question_types: tuple[str, ...] = ("color",)
     size_range: tuple[float, float] = (0.25, 0.42)
+    grid: int = 4
+    fill_range: tuple[float, float] = (0.7, 0.95)
+    jitter: float = 0.0
     background: tuple[int, int, int] = (255, 255, 255)
     seed: int = 0
 
@@ -64,6 +83,7 @@ class ShapesConfig:
         object.__setattr__(self, "colors", tuple(self.colors))
         object.__setattr__(self, "question_types", tuple(self.question_types))
         object.__setattr__(self, "size_range", tuple(self.size_range))
+        object.__setattr__(self, "fill_range", tuple(self.fill_range))
         object.__setattr__(self, "background", tuple(self.background))
         _check(self)
 
@@ -79,9 +99,7 @@ def _check(cfg: ShapesConfig) -> None:
     if unknown := [c for c in cfg.colors if c not in PALETTE]:
         raise bad("colors", f"unknown colour(s) {unknown}", f"choose from {list(PALETTE)}")
     if unknown := [q for q in cfg.question_types if q not in QUESTION_TYPES]:
-        raise bad(
-            "question_types", f"unknown question type(s) {unknown}", f"use {QUESTION_TYPES}"
-        )
+        raise bad("question_types", f"unknown question type(s) {unknown}", f"use {QUESTION_TYPES}")
     if not cfg.question_types:
         raise bad("question_types", "no question types", f"use some of {QUESTION_TYPES}")
     if len(set(cfg.shapes)) != len(cfg.shapes) or len(set(cfg.colors)) != len(cfg.colors):
@@ -101,7 +119,22 @@ def _check(cfg: ShapesConfig) -> None:
         raise bad("image_size", f"image_size={cfg.image_size} is too small", "use >= 16")
     lo, hi = cfg.size_range
     if not 0.05 <= lo <= hi <= 1.0:
-        raise bad("size_range", f"size_range={cfg.size_range} is invalid", "use 0.05 <= lo <= hi <= 1")
+        raise bad(
+            "size_range", f"size_range={cfg.size_range} is invalid", "use 0.05 <= lo <= hi <= 1"
+        )
+    if cfg.grid and cfg.grid < cfg.n_shapes:
+        raise bad(
+            "grid", f"grid={cfg.grid} has fewer columns than n_shapes", "use 0 or >= n_shapes"
+        )
+    if cfg.grid < 0:
+        raise bad("grid", "grid must be >= 0", "use 0 for free placement")
+    lo, hi = cfg.fill_range
+    if not 0.2 <= lo <= hi <= 1.0:
+        raise bad(
+            "fill_range", f"fill_range={cfg.fill_range} is invalid", "use 0.2 <= lo <= hi <= 1"
+        )
+    if not 0.0 <= cfg.jitter <= 0.5:
+        raise bad("jitter", f"jitter={cfg.jitter} is invalid", "use 0 .. 0.5 (cells)")
     if cfg.seed < 0:
         raise bad("seed", "seed must be >= 0", "use a non-negative integer")
 
@@ -157,16 +190,42 @@ def make_scene(config: ShapesConfig, index: int) -> Scene:
     n = config.n_shapes
     shapes = [config.shapes[i] for i in rng.choice(len(config.shapes), n, replace=False)]
     colors = [config.colors[i] for i in rng.choice(len(config.colors), n, replace=False)]
-    lo, hi = config.size_range
-    strip = 1.0 / n
-    objects = []
-    for i, (shape, color) in enumerate(zip(shapes, colors)):
-        side = float(rng.uniform(min(lo, 0.9 * strip), min(hi, 0.9 * strip)))
-        x0 = float(rng.uniform(i * strip, (i + 1) * strip - side))
-        y0 = float(rng.uniform(0.0, 1.0 - side))
-        objects.append(SceneObject(shape, color, (x0, y0, x0 + side, y0 + side)))
+    place = _grid_box if config.grid else _free_box
+    objects = [
+        SceneObject(shape, color, place(config, rng, i))
+        for i, (shape, color) in enumerate(zip(shapes, colors, strict=True))
+    ]
     distractors = _place_distractors(config, rng, objects)
     return Scene(tuple(objects), distractors, config.background, index, config.seed)
+
+
+def _free_box(config: ShapesConfig, rng: np.random.Generator, i: int) -> tuple[float, ...]:
+    """Any position and size inside strip ``i`` of ``n_shapes`` equal vertical strips."""
+    strip = 1.0 / config.n_shapes
+    lo, hi = config.size_range
+    side = float(rng.uniform(min(lo, 0.9 * strip), min(hi, 0.9 * strip)))
+    x0 = float(rng.uniform(i * strip, (i + 1) * strip - side))
+    y0 = float(rng.uniform(0.0, 1.0 - side))
+    return (x0, y0, x0 + side, y0 + side)
+
+
+def _grid_box(config: ShapesConfig, rng: np.random.Generator, i: int) -> tuple[float, ...]:
+    """A block of k x k grid cells inside strip ``i``; the shape fills part of it, centred.
+
+    Strip ``i`` spans cells ``round(i * g / n)`` to ``round((i + 1) * g / n)``; k is drawn from
+    1 .. min(strip width, ceil(g / 2)), the fill fraction from ``fill_range``, and the centre
+    moves by up to ``jitter`` cells without leaving the strip.
+    """
+    g, n = config.grid, config.n_shapes
+    c0, c1 = round(i * g / n), round((i + 1) * g / n)
+    k = int(rng.integers(1, min(c1 - c0, math.ceil(g / 2)) + 1))
+    bx = int(rng.integers(c0, c1 - k + 1))
+    by = int(rng.integers(0, g - k + 1))
+    side = k * float(rng.uniform(*config.fill_range)) / g
+    dx, dy = (float(v) * config.jitter / g for v in rng.uniform(-1.0, 1.0, size=2))
+    cx = min(max((bx + k / 2) / g + dx, c0 / g + side / 2), c1 / g - side / 2)
+    cy = min(max((by + k / 2) / g + dy, side / 2), 1.0 - side / 2)
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
 def _place_distractors(
@@ -189,7 +248,10 @@ def _place_distractors(
 
 def _overlaps(a: tuple[float, ...], b: tuple[float, ...], margin: float) -> bool:
     return not (
-        a[2] + margin <= b[0] or b[2] + margin <= a[0] or a[3] + margin <= b[1] or b[3] + margin <= a[1]
+        a[2] + margin <= b[0]
+        or b[2] + margin <= a[0]
+        or a[3] + margin <= b[1]
+        or b[3] + margin <= a[1]
     )
 
 
@@ -201,7 +263,7 @@ def render(scene: Scene, size: int) -> Image.Image:
     draw = ImageDraw.Draw(img)
     for obj in (*scene.distractors, *scene.objects):
         _draw(draw, obj, big)
-    return img.resize((size, size), Image.Resampling.LANCZOS) if ss > 1 else img
+    return img.reduce(ss)  # box filter: each pixel is the mean of its ss x ss block
 
 
 def _draw(draw: ImageDraw.ImageDraw, obj: SceneObject, big: int) -> None:
@@ -237,7 +299,9 @@ def _scene_meta(config: ShapesConfig, scene: Scene) -> dict:
         "seed": config.seed,
         "index": scene.index,
         "n_shapes": config.n_shapes,
-        "objects": [{"shape": o.shape, "color": o.color, "bbox": list(o.bbox)} for o in scene.objects],
+        "objects": [
+            {"shape": o.shape, "color": o.color, "bbox": list(o.bbox)} for o in scene.objects
+        ],
         "distractors": [
             {"shape": o.shape, "color": o.color, "bbox": list(o.bbox)} for o in scene.distractors
         ],

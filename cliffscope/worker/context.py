@@ -48,7 +48,9 @@ class JobContext:
         from cliffscope.profiles import Profile
 
         snapshot = self.spec["profile"]
-        return Profile.model_validate({k: v for k, v in snapshot.items() if k in Profile.model_fields})
+        return Profile.model_validate(
+            {k: v for k, v in snapshot.items() if k in Profile.model_fields}
+        )
 
     @cached_property
     def task(self):

@@ -1,0 +1,157 @@
+"""The shipped demo model: loads like a real checkpoint, needs its image, matches its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cliffscope.demo import DEMO_DIR, demo_available, load_manifest
+from cliffscope.demo.tokenizer import SYSTEM_PROMPT, conversation
+from cliffscope.tasks.shapes import ShapesConfig, vqa_sample
+
+pytestmark = pytest.mark.skipif(not demo_available(), reason="demo weights not built")
+
+QUESTION = "What color is the circle?"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return load_manifest()
+
+
+@pytest.fixture(scope="module")
+def processor():
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(DEMO_DIR)
+
+
+@pytest.fixture(scope="module")
+def model():
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
+    torch.set_num_threads(2)
+    return LlavaForConditionalGeneration.from_pretrained(DEMO_DIR).eval()
+
+
+def test_importing_the_demo_package_does_not_import_torch():
+    code = "import sys, cliffscope.demo; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_weights_match_the_manifest_hash(manifest):
+    digest = hashlib.sha256((DEMO_DIR / "model.safetensors").read_bytes()).hexdigest()
+    assert digest == manifest["weights_sha256"]
+    assert sum(p.stat().st_size for p in DEMO_DIR.iterdir()) < 10 * 2**20
+    assert set(manifest["files"]) <= {p.name for p in DEMO_DIR.iterdir()}
+
+
+def test_manifest_reports_a_model_that_needs_the_image(manifest):
+    h = manifest["heldout"]
+    assert h["accuracy"] >= 0.95
+    assert h["accuracy_no_image"] <= h["chance"] + 0.15
+    assert h["caption_cider"] > 1.0
+    assert manifest["model"]["text_layers"] >= 4
+
+
+def test_processor_expands_one_image_into_the_models_image_tokens(processor):
+    config = json.loads((DEMO_DIR / "config.json").read_text())
+    text = processor.apply_chat_template(
+        conversation(QUESTION), add_generation_prompt=True, tokenize=False
+    )
+    image = vqa_sample(ShapesConfig(), 0)["image"]
+    ids = processor(text=[text], images=[image])["input_ids"][0]
+    positions = [i for i, t in enumerate(ids) if t == config["image_token_id"]]
+    assert len(positions) == config["image_seq_length"] == 16
+    assert positions == list(range(positions[0], positions[0] + 16)), "image tokens not contiguous"
+
+    tok = processor.tokenizer
+    system = tok.convert_ids_to_tokens(ids[: positions[0]])
+    instruction = tok.convert_ids_to_tokens(ids[positions[-1] + 1 :])
+    assert system[0] == tok.bos_token and system[-2:] == ["USER", ":"]
+    assert tok.convert_tokens_to_string(system[1:-2]).split()[:3] == SYSTEM_PROMPT.split()[:3]
+    assert "unk" not in " ".join(system + instruction).lower()
+    assert instruction[:5] == ["What", "color", "is", "the", "circle"]
+    assert instruction[-2:] == ["ASSISTANT", ":"]
+    assert len(system) + len(instruction) >= 16, "image tokens should not dominate the prompt"
+
+
+def test_custom_system_prompt_replaces_the_default(processor):
+    text = processor.apply_chat_template(
+        conversation(QUESTION, system="Answer briefly."), add_generation_prompt=True, tokenize=False
+    )
+    assert text == f"Answer briefly. USER: <image>\n{QUESTION} ASSISTANT:"
+
+
+def test_training_normalisation_equals_the_processor(processor):
+    from cliffscope.demo.data import PromptCache, SceneStream
+
+    images = [vqa_sample(ShapesConfig(), i)["image"] for i in range(4)]
+    expected = processor.image_processor(images, return_tensors="pt")["pixel_values"].numpy()
+    stream = SceneStream(ShapesConfig(), processor, PromptCache(processor, images[0]))
+    mine = stream.pixel_values(np.stack([np.asarray(im) for im in images])).numpy()
+    assert np.abs(mine - expected).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_shipped_weights_reach_the_manifest_accuracy(model, processor, manifest):
+    from cliffscope.demo.evaluate import vqa_eval
+
+    h = manifest["heldout"]
+    cfg = ShapesConfig(**{k: v for k, v in h["task_config"].items()})
+    with_image = vqa_eval(model, processor, cfg, range(100), with_image=True)
+    assert with_image.accuracy == pytest.approx(h["accuracy_first_100"], abs=0.02)
+    assert with_image.accuracy >= 0.95
+    without = vqa_eval(model, processor, cfg, range(100), with_image=False)
+    assert without.accuracy == pytest.approx(h["accuracy_no_image_first_100"], abs=0.02)
+    assert without.accuracy <= h["chance"] + 0.15
+
+
+@pytest.mark.slow
+def test_shared_prefix_training_loss_equals_the_full_forward(model, processor):
+    import torch
+
+    from cliffscope.demo.data import PromptCache, SceneStream, collate
+    from cliffscope.demo.train import shared_prefix_loss
+
+    cfg = ShapesConfig()
+    cache = PromptCache(processor, vqa_sample(cfg, 0)["image"])
+    stream = SceneStream(cfg, processor, cache)
+    examples, images = stream.batch(seed=0, step=0, batch=6, caption_share=0.5)
+    batch = collate(examples, stream.pixel_values(images), processor.tokenizer.pad_token_id)
+    assert len({len(e.prompt) + len(e.target) for e in examples}) > 1, "want padded rows"
+    with torch.no_grad():
+        full = model(**batch).loss
+        shared = shared_prefix_loss(model, batch, cache.prefix_len)
+    assert float(full) == pytest.approx(float(shared), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_build_runs_end_to_end_with_few_steps(tmp_path):
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    from cliffscope.demo.build import TrainSettings, build_demo
+
+    seen: list[str] = []
+    settings = TrainSettings(
+        vision_steps=2, vision_batch=8, batch_size=8, eval_vqa=6, eval_captions=3
+    )
+    m = build_demo(
+        tmp_path, seed=3, steps=3, progress=lambda s, *_: seen.append(s), settings=settings
+    )
+    assert {"vision", "train", "eval"} <= set(seen)
+    assert demo_available(tmp_path)
+    on_disk = load_manifest(tmp_path)
+    assert on_disk["seed"] == 3 and on_disk["steps"] == 3
+    assert on_disk["weights_sha256"] == m.weights_sha256
+    assert 0.0 <= on_disk["heldout"]["accuracy"] <= 1.0
+    model = LlavaForConditionalGeneration.from_pretrained(tmp_path)
+    assert model.config.text_config.num_hidden_layers == 4
+    assert AutoProcessor.from_pretrained(tmp_path).chat_template is not None

@@ -1,0 +1,116 @@
+"""`cliffscope sweep` end to end on a tiny LLaVA profile, resuming, and the --layers syntax.
+
+The CLI test goes the real way (run directory, detached worker, follower); the other runs
+call the worker in-process (`run_worker`) to stay fast. A finished analysis run of the same
+profile and task must show up as the sweep's `flow_cliff`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cliffscope.cli.main import cli
+from cliffscope.cli.sweep_cmd import parse_layers
+from cliffscope.errors import ValidationError
+from cliffscope.run_factory import new_run
+from cliffscope.store import RunDir, RunStore
+from cliffscope.worker.runner import run_worker
+from tests.fake_runs import make_analysis_run
+
+
+def test_layer_syntax_ranges_include_their_end() -> None:
+    assert parse_layers(None) == parse_layers("all") == "all"
+    assert parse_layers("0:32:8") == [0, 8, 16, 24, 32]
+    assert parse_layers("2:4") == [2, 3, 4]
+    assert parse_layers("8, 0,4,4") == [0, 4, 8]
+    for bad in ("0:8:0", "5:1", "a,b", "1:2:3:4", "-1,2", ","):
+        with pytest.raises(ValidationError):
+            parse_layers(bad)
+
+
+@pytest.fixture()
+def dirs(tmp_path: Path, tiny_llava_path: Path) -> tuple[Path, Path]:
+    profiles, runs = tmp_path / "profiles", tmp_path / "runs"
+    profiles.mkdir()
+    (profiles / "tiny.toml").write_text(
+        f'family = "llava"\nmodel = "{tiny_llava_path}"\ndtype = "float32"\n'
+        "batch_size = 3\nmax_new_tokens = 3\n"
+    )
+    return profiles, runs
+
+
+@pytest.mark.slow
+def test_sweep_command_writes_lines_result_and_the_flow_cliff(dirs) -> None:
+    profiles, runs = dirs
+    analysis = make_analysis_run(
+        RunStore(runs), num_layers=3, profile="tiny", task="shapes-vqa", cliff_layer=2
+    )
+    args = ["--runs-dir", str(runs), "--profiles-dir", str(profiles), "sweep", "-p", "tiny"]
+    args += ["-t", "shapes-vqa", "--limit", "4", "--layers", "0:3"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = RunDir(runs / result.output.splitlines()[0].strip())
+    assert run.status.value == "done"
+    ids = run.read_spec()["subset"]["ids"]
+    assert {r["key"] for r in run.samples()} == {
+        f"{i}@{k}" for i in ids for k in ["base", 0, 1, 2, 3]
+    }
+    out = run.result()
+    assert out["complete"] and out["n_samples"] == 4 and out["layers"] == [0, 1, 2, 3]
+    assert out["num_layers"] == 3 and out["metric"] == "exact_match"
+    points = {p["k"]: p for p in out["points"]}
+    assert points[3]["delta"] == 0 and points[3]["flops_saved"] == 0 and points[3]["kv_saved"] == 0
+    assert points[0]["flops_saved"] > points[1]["flops_saved"] > points[2]["flops_saved"] > 0
+    assert all(p["latency_ms"] > 0 for p in points.values()) and out["latency_full_ms"] > 0
+    assert out["cliff"]["verdict"] == "insufficient-data"
+    flow = out["flow_cliff"]
+    assert flow["run"] == analysis.id and flow["layer"] == analysis.result()["cliff"]["layer"]
+    base = {r["id"]: r for r in run.samples() if r["k"] == "base"}
+    k3 = {r["id"]: r["prediction"] for r in run.samples() if r["k"] == 3}
+    assert all(k3[i] == base[i]["prediction"] for i in ids)  # k = L is the untouched model
+    assert all(base[i]["n_image"] == 16 for i in ids)
+
+
+@pytest.mark.slow
+def test_resume_redoes_only_unfinished_samples(dirs) -> None:
+    profiles, runs = dirs
+    params = {"layers": [0, 2], "mode": "mask", "keep_ratio": None, "engine": "naive"}
+    run = new_run(RunStore(runs), "sweep", "tiny", "shapes-vqa", params, limit=5,
+                  profiles_dir=profiles)  # fmt: skip
+    assert run_worker(run.path) == 0
+    first = {r["key"]: r["prediction"] for r in run.samples()}
+    assert len(first) == 5 * 3
+    # tear the run: the last sample keeps only its baseline line, and a torn line follows
+    path = run.path / "samples.jsonl"
+    lines = path.read_text().splitlines()
+    last_id = json.loads(lines[-1])["id"]
+    kept = [ln for ln in lines if json.loads(ln)["id"] != last_id or '"k": "base"' in ln]
+    path.write_text("\n".join(kept) + '\n{"key": "torn')
+    run.update_spec(status="failed")
+    assert run_worker(run.path) == 0
+    again = run.samples()
+    assert {r["key"]: r["prediction"] for r in again} == first
+    assert sum(1 for r in again if r["id"] == last_id) == 3
+    out = run.result()
+    assert out["complete"] and out["n_samples"] == 5 and out["mode"] == "mask"
+    assert all(p["flops_saved"] == 0 for p in out["points"])  # mask mode removes nothing
+
+
+@pytest.mark.slow
+def test_caption_sweep_with_keep_ratio_scores_cider_per_layer(dirs) -> None:
+    profiles, runs = dirs
+    params = {"layers": "all", "keep_ratio": 0.5}
+    run = new_run(RunStore(runs), "sweep", "tiny", "shapes-caption", params, limit=3,
+                  profiles_dir=profiles)  # fmt: skip
+    assert run_worker(run.path) == 0
+    out = run.result()
+    assert out["metric"] == "cider" and out["layers"] == [1, 2, 3] and out["keep_ratio"] == 0.5
+    assert out["points"][0]["flips_to_wrong"] is None
+    assert all("references" in r and "score" not in r for r in run.samples())
+    assert out["points"][0]["kv_saved"] == pytest.approx(
+        8 / (16 + run.samples()[0]["n_text"]) * 2 / 3
+    )

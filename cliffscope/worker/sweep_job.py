@@ -192,7 +192,7 @@ class SweepJob:
 
     # ---- costs --------------------------------------------------------------------------------
     def measure_latency(self, sample_ids: list[str]) -> None:
-        """Wall time of one truncated forward per k on one batch (best of two, after a warm-up)."""
+        """Wall time of one truncated forward per k on one batch (best of 3 rounds, warmed up)."""
         import torch
 
         from cliffscope.engines.keep import generation_positions, reset_rope_state
@@ -210,21 +210,22 @@ class SweepJob:
         sync = torch.cuda.synchronize if adapter.device.type == "cuda" else (lambda: None)
 
         def forward(k: int) -> float:
-            best = float("inf")
-            for _ in range(2):
-                start = time.perf_counter()
-                with torch.no_grad(), truncate(adapter, k, batch, self.mode, self.keep_ratio):
-                    adapter.model(**batch.inputs, position_ids=positions, logits_to_keep=1)
-                sync()
-                best = min(best, time.perf_counter() - start)
-            reset_rope_state(adapter)
-            return best * 1e3
+            start = time.perf_counter()
+            with torch.no_grad(), truncate(adapter, k, batch, self.mode, self.keep_ratio):
+                adapter.model(**batch.inputs, position_ids=positions, logits_to_keep=1)
+            sync()
+            return (time.perf_counter() - start) * 1e3
 
         forward(self.num_layers)  # warm-up
-        full = forward(self.num_layers)
+        points = sorted({*self.layers, self.num_layers})
+        best = dict.fromkeys(points, float("inf"))
+        for _ in range(3):  # rounds over all k, so a burst of load hits every k alike
+            for k in points:
+                best[k] = min(best[k], forward(k))
+        reset_rope_state(adapter)
         for k in self.layers:
-            ms = full if k == self.num_layers else forward(k)
-            self.costs.setdefault(k, {})["latency_ms"] = round(ms, 3)
+            self.costs.setdefault(k, {})["latency_ms"] = round(best[k], 3)
+        full = best[self.num_layers]
         self.latency = {"latency_full_ms": round(full, 3), "latency_batch_size": len(samples)}
 
     def theoretical_costs(self) -> None:

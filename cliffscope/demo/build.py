@@ -27,7 +27,9 @@ from cliffscope.demo.data import TRAIN_INDEX_OFFSET, PromptCache, SceneStream
 from cliffscope.demo.tokenizer import CHAT_TEMPLATE, SYSTEM_PROMPT, build_processor
 from cliffscope.demo.train import Progress, TrainSettings, train_llava
 from cliffscope.demo.vision import VISION_INDEX_OFFSET, pretrain_vision
-from cliffscope.tasks.shapes import CAPTION_PROMPT, ShapesConfig, make_scene, render
+from cliffscope.tasks.registry import get_task
+from cliffscope.tasks.shapes import make_scene, render
+from cliffscope.tasks.spec import render_prompt
 
 IMAGE_SIZE = 64
 PATCH_SIZE = 16
@@ -139,7 +141,7 @@ def build_demo(
     import transformers
     from transformers import LlavaForConditionalGeneration
 
-    from cliffscope.demo.evaluate import NO_IMAGE_METHOD, caption_eval, vqa_eval
+    from cliffscope.demo.evaluate import NO_IMAGE_METHOD, evaluate_task
 
     settings = settings or TrainSettings()
     settings.seed = seed
@@ -152,11 +154,16 @@ def build_demo(
     transformers.logging.set_verbosity_error()
     timings: dict[str, float] = {}
 
-    processor = build_processor(IMAGE_SIZE, PATCH_SIZE)
+    vqa_task, caption_task = get_task("shapes-vqa"), get_task("shapes-caption")
+    task_cfg = vqa_task.config
+    if task_cfg.image_size != IMAGE_SIZE or caption_task.config != task_cfg:
+        raise ValueError("shapes-vqa and shapes-caption must draw the same 64 px scenes")
+    templates = [vqa_task.spec.prompt_template, caption_task.spec.prompt_template]
+    processor = build_processor(IMAGE_SIZE, PATCH_SIZE, extra_texts=templates)
     tok = processor.tokenizer
-    task_cfg = ShapesConfig(image_size=IMAGE_SIZE)
+    caption_prompt = render_prompt(caption_task.spec.prompt_template, "", None, "")
     cache = PromptCache(processor, render(make_scene(task_cfg, 0), IMAGE_SIZE))
-    stream = SceneStream(task_cfg, processor, cache)
+    stream = SceneStream(task_cfg, processor, cache, vqa_task.spec.prompt_template, caption_prompt)
     special = {
         "bos": tok.bos_token_id,
         "eos": tok.eos_token_id,
@@ -184,12 +191,12 @@ def build_demo(
     t0 = time.perf_counter()
     held = range(settings.eval_vqa)
     report("eval", 0, 3, {})
-    with_img = vqa_eval(model, processor, task_cfg, held, with_image=True)
-    report("eval", 1, 3, {"accuracy": with_img.accuracy})
-    no_img = vqa_eval(model, processor, task_cfg, held, with_image=False)
-    report("eval", 2, 3, {"accuracy_no_image": no_img.accuracy})
-    caps = caption_eval(model, processor, task_cfg, range(settings.eval_captions))
-    report("eval", 3, 3, {"cider": caps.accuracy})
+    with_img = evaluate_task(model, processor, vqa_task, held, with_image=True)
+    report("eval", 1, 3, {"accuracy": with_img.score})
+    no_img = evaluate_task(model, processor, vqa_task, held, with_image=False)
+    report("eval", 2, 3, {"accuracy_no_image": no_img.score})
+    caps = evaluate_task(model, processor, caption_task, range(settings.eval_captions))
+    report("eval", 3, 3, {"cider": caps.score})
     timings["eval"] = time.perf_counter() - t0
 
     model.save_pretrained(out, safe_serialization=True)
@@ -215,22 +222,32 @@ def build_demo(
         prompt={
             "system_prompt": SYSTEM_PROMPT,
             "chat_template": CHAT_TEMPLATE,
-            "caption_prompt": CAPTION_PROMPT,
-            "vqa_prompt_tokens": len(cache.prompt("What color is the circle?")),
+            "vqa_template": vqa_task.spec.prompt_template,
+            "caption_prompt": caption_prompt,
+            "vqa_prompt_tokens": len(
+                cache.prompt(
+                    render_prompt(
+                        vqa_task.spec.prompt_template, "What color is the circle?", None, ""
+                    )
+                )
+            ),
             "system_tokens": cache.prefix_len,
         },
         heldout={
             "task_config": asdict(task_cfg),
             "vqa_ids": [0, settings.eval_vqa],
-            "accuracy": with_img.accuracy,
-            "accuracy_no_image": no_img.accuracy,
+            "task": "shapes-vqa",
+            "metric": vqa_task.spec.metric,
+            "accuracy": with_img.score,
+            "accuracy_no_image": no_img.score,
             "accuracy_first_100": _mean(with_img.per_sample[:100]),
             "accuracy_no_image_first_100": _mean(no_img.per_sample[:100]),
             "no_image_method": NO_IMAGE_METHOD,
             "chance": 1.0 / len(task_cfg.colors),
             "caption_ids": [0, settings.eval_captions],
-            "caption_cider": caps.accuracy,
-            "caption_metric": "cider (cliffscope.metrics, CIDEr-D x10)",
+            "caption_task": "shapes-caption",
+            "caption_cider": caps.score,
+            "caption_metric": f"{caption_task.spec.metric} (cliffscope.metrics, CIDEr-D x10)",
             "caption_examples": [
                 {"prediction": p, "references": r}
                 for p, r in zip(caps.predictions[:3], caps.references[:3], strict=True)

@@ -22,6 +22,7 @@ from cliffscope.tasks.shapes import (
     make_scene,
     render,
 )
+from cliffscope.tasks.spec import render_prompt
 
 if TYPE_CHECKING:
     import torch
@@ -83,14 +84,24 @@ class SceneStream:
     """Fresh scenes for every step, each drawn once: the model cannot memorise a pool.
 
     Step ``s`` uses scene indices ``TRAIN_INDEX_OFFSET + s * batch + j`` (questions as
-    `vqa_sample` would ask them), and the caption/question split and caption paraphrases come
-    from a generator seeded with ``(seed, s)``, so a build is a pure function of its seed.
+    `vqa_sample` asks them, wrapped in the task's prompt template); the caption/question split
+    and the caption paraphrases come from a generator seeded with ``(seed, s)``, so a build is
+    a pure function of its seed.
     Rendering 64 scenes costs ~15 ms, small beside a training step.
     """
 
-    def __init__(self, config: ShapesConfig, processor: LlavaProcessor, cache: PromptCache) -> None:
+    def __init__(
+        self,
+        config: ShapesConfig,
+        processor: LlavaProcessor,
+        cache: PromptCache,
+        vqa_template: str = "{question}",
+        caption_prompt: str = CAPTION_PROMPT,
+    ) -> None:
         self.config = config
         self.cache = cache
+        self.vqa_template = vqa_template
+        self.caption_prompt = caption_prompt
         ip = processor.image_processor
         self.mean = np.asarray(ip.image_mean, dtype=np.float32).reshape(1, 3, 1, 1)
         self.std = np.asarray(ip.image_std, dtype=np.float32).reshape(1, 3, 1, 1)
@@ -106,11 +117,12 @@ class SceneStream:
             images.append(np.asarray(render(scene, self.config.image_size)))
             if rng.random() < caption_share:
                 refs = captions(scene)
-                prompt = self.cache.prompt(CAPTION_PROMPT)
+                prompt = self.cache.prompt(self.caption_prompt)
                 target = self.cache.target(refs[int(rng.integers(len(refs)))])
             else:
                 q = make_question(self.config, scene)
-                prompt, target = self.cache.prompt(q.text), self.cache.target(q.answers[0])
+                text = render_prompt(self.vqa_template, q.text, None, "")
+                prompt, target = self.cache.prompt(text), self.cache.target(q.answers[0])
             examples.append(Example(j, prompt, target))
         return examples, np.stack(images)
 

@@ -1,34 +1,36 @@
 """Held-out checks of the demo model: does it answer from the image, and caption it?
 
-Everything goes through the processor's chat template and `model.generate` (greedy), the way
-a user's analysis run would, so the manifest's numbers are the numbers a user can reproduce.
-"No image" means the prompt text with the ``<image>`` placeholder deleted and no pixel values:
-the model then sees system prompt and question only (contiguous positions), which is the
-k = 0 end of a truncation sweep up to the position gap.
+Samples come from the registered `shapes-vqa` / `shapes-caption` tasks (their prompts, images,
+references and metrics) and go through the processor's chat template and `model.generate`
+(greedy), the way a user's analysis run would, so the manifest's numbers are the numbers a
+user can reproduce. "No image" means the prompt text with the ``<image>`` placeholder deleted
+and no pixel values: the model then sees system prompt and instruction only (contiguous
+positions), which is the k = 0 end of a truncation sweep up to the position gap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cliffscope.demo.tokenizer import IMAGE_TOKEN, conversation
 from cliffscope.metrics.registry import get_metric
-from cliffscope.tasks.shapes import CAPTION_PROMPT, ShapesConfig, caption_sample, vqa_sample
 
 if TYPE_CHECKING:
     from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
+    from cliffscope.tasks.task import Task
+
 #: How the no-image accuracy is measured; copied into the manifest verbatim.
 NO_IMAGE_METHOD = (
     "prompt text with the <image> placeholder deleted and no pixel_values "
-    "(system prompt + question only, contiguous positions)"
+    "(system prompt + instruction only, contiguous positions)"
 )
 
 
 @dataclass
 class EvalResult:
-    accuracy: float  # corpus score: exact-match accuracy, or CIDEr-D for captions
+    score: float  # the task metric over the set: exact-match accuracy, or CIDEr-D
     predictions: list[str]
     references: list[list[str]]
     per_sample: list[float]
@@ -37,23 +39,22 @@ class EvalResult:
 def generate(
     model: LlavaForConditionalGeneration,
     processor: LlavaProcessor,
-    images: list,
-    questions: list[str],
+    images: list[Any],
+    prompts: list[str],
     max_new_tokens: int,
     with_image: bool = True,
     batch_size: int = 50,
 ) -> list[str]:
-    """Greedy answers to ``questions`` about ``images`` (decoded, special tokens dropped)."""
+    """Greedy answers to user turns ``prompts`` about ``images`` (special tokens dropped)."""
     import torch
 
     outputs: list[str] = []
-    for start in range(0, len(questions), batch_size):
-        qs = questions[start : start + batch_size]
+    for start in range(0, len(prompts), batch_size):
         texts = [
             processor.apply_chat_template(
-                conversation(q), add_generation_prompt=True, tokenize=False
+                conversation(p), add_generation_prompt=True, tokenize=False
             )
-            for q in qs
+            for p in prompts[start : start + batch_size]
         ]
         if with_image:
             inputs = processor(
@@ -78,43 +79,25 @@ def generate(
     return [o.strip() for o in outputs]
 
 
-def vqa_eval(
+def evaluate_task(
     model: LlavaForConditionalGeneration,
     processor: LlavaProcessor,
-    config: ShapesConfig,
+    task: Task,
     indices: range,
     with_image: bool = True,
 ) -> EvalResult:
-    """Exact-match accuracy on ``vqa_sample(config, i)`` for ``i`` in ``indices``."""
-    samples = [vqa_sample(config, i) for i in indices]
+    """The task's metric on samples ``indices`` (ids ``shapes-000000`` ...), greedy answers."""
+    from cliffscope.tasks.shapes import sample_id
+
+    samples = [task.get(sample_id(i)) for i in indices]
     preds = generate(
         model,
         processor,
-        [s["image"] for s in samples],
-        [s["question"] for s in samples],
-        max_new_tokens=3,
+        [s.image for s in samples],
+        [s.prompt for s in samples],
+        max_new_tokens=task.spec.max_new_tokens,
         with_image=with_image,
     )
-    refs = [s["answers"] for s in samples]
-    result = get_metric("exact_match").score_batch(preds, refs)
-    return EvalResult(result.corpus, preds, refs, result.per_sample)
-
-
-def caption_eval(
-    model: LlavaForConditionalGeneration,
-    processor: LlavaProcessor,
-    config: ShapesConfig,
-    indices: range,
-) -> EvalResult:
-    """Corpus CIDEr-D of greedy captions of ``caption_sample(config, i)``."""
-    samples = [caption_sample(config, i) for i in indices]
-    preds = generate(
-        model,
-        processor,
-        [s["image"] for s in samples],
-        [CAPTION_PROMPT] * len(samples),
-        max_new_tokens=16,
-    )
-    refs = [s["caption_refs"] for s in samples]
-    result = get_metric("cider").score_batch(preds, refs)
+    refs = [list(s.references) for s in samples]
+    result = get_metric(task.spec.metric).score_batch(preds, refs)
     return EvalResult(result.corpus, preds, refs, result.per_sample)

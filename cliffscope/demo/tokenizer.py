@@ -10,6 +10,8 @@ model's 16 image tokens, and groups are found from token ids.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from cliffscope.tasks.shapes import vocabulary
@@ -54,17 +56,21 @@ _WRAPPER_TEXT = SYSTEM_PROMPT + " USER: ASSISTANT: SYSTEM:"
 
 def _split_words(text: str) -> list[str]:
     """The same split the tokenizer's `Whitespace` pre-tokenizer makes (\\w+ | punctuation)."""
-    import re
-
     return re.findall(r"\w+|[^\w\s]+", text)
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """Word-level tokenizer over the demo vocabulary; adds BOS like the LLaVA-1.5 tokenizer."""
+def build_tokenizer(extra_texts: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer over the demo vocabulary; adds BOS like the LLaVA-1.5 tokenizer.
+
+    ``extra_texts`` adds the words of the tasks' prompt templates (``{...}`` fields dropped),
+    e.g. "Answer the question using a single word or phrase.".
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = sorted(set(_split_words(_WRAPPER_TEXT)) | set(vocabulary()) | {"?", ".", ",", ":"})
+    extra = [w for t in extra_texts for w in _split_words(re.sub(r"\{\w*\}", " ", t))]
+    words = set(_split_words(_WRAPPER_TEXT)) | set(vocabulary()) | set(extra)
+    words = sorted(words | {"?", ".", ",", ":"})
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
     for w in words:
         vocab.setdefault(w, len(vocab))
@@ -88,7 +94,9 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     return fast
 
 
-def build_processor(image_size: int = 64, patch_size: int = 16) -> LlavaProcessor:
+def build_processor(
+    image_size: int = 64, patch_size: int = 16, extra_texts: Iterable[str] = ()
+) -> LlavaProcessor:
     """The real `LlavaProcessor`; one CLS token is dropped ("default"), as in LLaVA-1.5."""
     from transformers import CLIPImageProcessor, LlavaProcessor
 
@@ -98,7 +106,7 @@ def build_processor(image_size: int = 64, patch_size: int = 16) -> LlavaProcesso
     )
     return LlavaProcessor(
         image_processor=image_processor,
-        tokenizer=build_tokenizer(),
+        tokenizer=build_tokenizer(extra_texts),
         patch_size=patch_size,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,

@@ -32,7 +32,9 @@ def builtin_specs() -> list[TaskSpec]:
             description="procedural coloured shapes, 'What color is the circle?' (offline)",
             source="shapes",
             split="procedural",
-            prompt_template=SHORT,
+            # The bare question: the shipped demo model was trained on exactly this prompt
+            # (a build trained with the LLaVA-style answer-format suffix reached only 43%).
+            prompt_template="{question}",
             answer_kind="short",
             metric="exact_match",
             max_new_tokens=8,

@@ -161,3 +161,19 @@ def test_build_runs_end_to_end_with_few_steps(tmp_path):
     model = LlavaForConditionalGeneration.from_pretrained(tmp_path)
     assert model.config.text_config.num_hidden_layers == 4
     assert AutoProcessor.from_pretrained(tmp_path).chat_template is not None
+
+
+@pytest.mark.slow
+def test_build_is_a_pure_function_of_its_seed(tmp_path):
+    """`demo build` must reproduce the shipped weights from the seed: same seed, same bytes."""
+    from cliffscope.demo.build import TrainSettings, build_demo
+
+    def build(name: str, seed: int) -> str:
+        settings = TrainSettings(
+            vision_steps=3, vision_batch=8, batch_size=8, eval_vqa=4, eval_captions=2
+        )
+        return build_demo(tmp_path / name, seed=seed, steps=4, settings=settings).weights_sha256
+
+    first = build("a", 5)
+    assert build("b", 5) == first
+    assert build("c", 6) != first

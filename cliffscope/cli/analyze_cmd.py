@@ -8,16 +8,16 @@ events with a progress bar and exits with the run's outcome. No torch is importe
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cliffscope.cli.context import Ctx, pass_ctx
+from cliffscope.cli.run_options import launch_options, sample_options, start_run
 
 
 @click.command("analyze")
-@click.option("--profile", "-p", "profile", required=True, help="Model profile name or file.")
-@click.option("--task", "-t", "task", required=True, help="Task name or task TOML file.")
-@click.option("--limit", "-n", type=click.IntRange(min=1), help="Number of samples (default: all).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample subset.")
+@sample_options
 @click.option(
     "--query",
     type=click.Choice(["last", "answer"]),
@@ -60,44 +60,19 @@ from cliffscope.cli.context import Ctx, pass_ctx
     show_default=True,
     help="SmoothGrad noise, as a fraction of the pixel range.",
 )
-@click.option(
-    "--data", "data_path", type=click.Path(exists=True), help="Local copy of the dataset."
-)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task field."
-)
-@click.option("--detach", is_flag=True, help="Start the worker in the background and return.")
-@click.option(
-    "--processes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Data-parallel worker processes (runs `accelerate launch` for you).",
-)
+@launch_options
 @pass_ctx
 def analyze_command(
     ctx: Ctx,
-    profile: str,
-    task: str,
-    limit: int | None,
-    seed: int,
     query: str,
     heads: str,
     cam: bool,
     map_samples: int,
     smooth_n: int,
     smooth_sigma: float,
-    data_path: str | None,
-    overrides: tuple[str, ...],
-    detach: bool,
-    processes: int,
+    **run_args: Any,
 ) -> None:
     """Attention flow per layer and group, the cliff, and maps for a few samples."""
-    from cliffscope.cli.follow import follow
-    from cliffscope.run_factory import new_run
-    from cliffscope.tasks.registry import parse_set
-    from cliffscope.worker.launch import launch
-
     params = {
         "query": query,
         "heads": heads,
@@ -106,20 +81,4 @@ def analyze_command(
         "smooth_n": smooth_n,
         "smooth_sigma": smooth_sigma,
     }
-    run = new_run(
-        ctx.store(),
-        "analysis",
-        profile,
-        task,
-        params,
-        limit=limit,
-        seed=seed,
-        data_path=data_path,
-        task_overrides=parse_set(overrides) or None,
-        profiles_dir=ctx.profiles_dir,
-    )
-    proc = launch(run.path, detach=True, processes=processes)
-    click.echo(run.id)
-    if detach:
-        return
-    raise SystemExit(follow(run, proc))
+    start_run(ctx, "analysis", params, **run_args)

@@ -9,9 +9,12 @@ No torch is imported here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cliffscope.cli.context import Ctx, pass_ctx
+from cliffscope.cli.run_options import launch_options, sample_options, start_run
 from cliffscope.errors import ValidationError
 
 LAYERS_HELP = (
@@ -46,8 +49,7 @@ def parse_layers(text: str | None) -> str | list[int]:
 
 
 @click.command("sweep")
-@click.option("--profile", "-p", "profile", required=True, help="Model profile name or file.")
-@click.option("--task", "-t", "task", required=True, help="Task name or task TOML file.")
+@sample_options
 @click.option("--layers", "layers", default="all", show_default=True, help=LAYERS_HELP)
 @click.option(
     "--mode",
@@ -71,8 +73,6 @@ def parse_layers(text: str | None) -> str | list[int]:
     help="Largest drop from the baseline still counted as recovered (metric units; "
     "0.01 = one point), besides an interval that reaches the baseline.",
 )
-@click.option("--limit", "-n", type=click.IntRange(min=1), help="Number of samples (default: all).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample subset.")
 @click.option(
     "--engine",
     type=click.Choice(["shared", "naive"]),
@@ -81,44 +81,19 @@ def parse_layers(text: str | None) -> str | list[int]:
     help="shared: one forward per batch, layers k..L-1 recomputed per k; naive: every k on "
     "its own (same answers, slower; for checking).",
 )
-@click.option(
-    "--data", "data_path", type=click.Path(exists=True), help="Local copy of the dataset."
-)
-@click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a task field."
-)
-@click.option("--detach", is_flag=True, help="Start the worker in the background and return.")
-@click.option(
-    "--processes",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Data-parallel worker processes (runs `accelerate launch` for you).",
-)
+@launch_options
 @pass_ctx
 def sweep_command(
     ctx: Ctx,
-    profile: str,
-    task: str,
     layers: str,
     mode: str,
     keep_ratio: float | None,
     tolerance: float,
-    limit: int | None,
-    seed: int,
     engine: str,
-    data_path: str | None,
-    overrides: tuple[str, ...],
-    detach: bool,
-    processes: int,
+    **run_args: Any,
 ) -> None:
     """Score the task with image tokens truncated from layer k on, for every k, and find the
     sweep's cliff (shown beside the flow cliff of an analysis of the same profile and task)."""
-    from cliffscope.cli.follow import follow
-    from cliffscope.run_factory import new_run
-    from cliffscope.tasks.registry import parse_set
-    from cliffscope.worker.launch import launch
-
     parsed = parse_layers(layers)
     if keep_ratio is not None and parsed != "all" and 0 in parsed:
         raise ValidationError(
@@ -132,20 +107,4 @@ def sweep_command(
         "tolerance": tolerance,
         "engine": engine,
     }
-    run = new_run(
-        ctx.store(),
-        "sweep",
-        profile,
-        task,
-        params,
-        limit=limit,
-        seed=seed,
-        data_path=data_path,
-        task_overrides=parse_set(overrides) or None,
-        profiles_dir=ctx.profiles_dir,
-    )
-    proc = launch(run.path, detach=True, processes=processes)
-    click.echo(run.id)
-    if detach:
-        return
-    raise SystemExit(follow(run, proc))
+    start_run(ctx, "sweep", params, **run_args)

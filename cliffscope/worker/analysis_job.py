@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from cliffscope.aggregate.analysis import GROUPS, aggregate
@@ -29,11 +29,6 @@ _DIGITS = 6
 
 def _round(values: Sequence[float]) -> list[float]:
     return [float(f"{v:.{_DIGITS}g}") for v in values]
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class AnalysisJob:
@@ -56,10 +51,7 @@ class AnalysisJob:
         self.metric = get_metric(self.task.spec.metric)
         ids = ctx.all_ids  # the whole subset, so a sharded run maps the same samples
         self.map_ids = set(ids if self.cam_all else ids[: int(params.get("map_samples", 4))])
-        self.max_new_tokens = int(
-            params.get("max_new_tokens")
-            or min(ctx.profile.max_new_tokens, self.task.spec.max_new_tokens)
-        )
+        self.max_new_tokens = ctx.max_new_tokens
         self.records: list[dict[str, Any]] = ctx.run.samples()
         self.adapter: Any = None
 
@@ -77,7 +69,7 @@ class AnalysisJob:
             self.adapter = load_adapter(ctx.profile)
         last_write = time.time()
         try:
-            for batch_ids in _chunks(todo, ctx.profile.batch_size):
+            for batch_ids in ctx.batches(todo):
                 ctx.fault_point("batch")
                 ctx.check_cancelled()
                 for record in self.process(batch_ids):

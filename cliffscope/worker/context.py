@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -67,6 +68,20 @@ class JobContext:
     def ids(self) -> list[str]:
         """This rank's share of the subset (round-robin, so ranks finish together)."""
         return self.all_ids[self.rank :: self.world_size]
+
+    @property
+    def max_new_tokens(self) -> int:
+        """The run's answer budget: an explicit param, else the tighter of profile and task."""
+        explicit = self.params.get("max_new_tokens")
+        if explicit:
+            return int(explicit)
+        return int(min(self.profile.max_new_tokens, self.task.spec.max_new_tokens))
+
+    def batches(self, ids: list[str]) -> Iterator[list[str]]:
+        """``ids`` in chunks of the profile's batch size."""
+        size = self.profile.batch_size
+        for start in range(0, len(ids), size):
+            yield ids[start : start + size]
 
     @cached_property
     def done_keys(self) -> set[str]:

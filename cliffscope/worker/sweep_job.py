@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from cliffscope.aggregate.sweep import BASE, aggregate
@@ -58,11 +57,6 @@ def find_flow_cliff(run: RunDir) -> dict[str, Any] | None:
     return None
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class SweepJob:
     """State of one sweep run inside the worker (the model is loaded once)."""
 
@@ -79,10 +73,7 @@ class SweepJob:
         self.checkpoint_s = float(params.get("checkpoint_s", 15.0))
         self.task = ctx.task
         self.metric = get_metric(self.task.spec.metric)
-        self.max_new_tokens = int(
-            params.get("max_new_tokens")
-            or min(ctx.profile.max_new_tokens, self.task.spec.max_new_tokens)
-        )
+        self.max_new_tokens = ctx.max_new_tokens
         self.records: list[dict[str, Any]] = ctx.run.samples()
         self.failed = {str(r.get("id")) for r in self.records if r.get("error")}
         self.layers: list[int] = []
@@ -106,7 +97,7 @@ class SweepJob:
             self.measure_latency((todo or ids)[: ctx.profile.batch_size])
         last_write = time.time()
         try:
-            for batch_ids in _chunks(todo, ctx.profile.batch_size):
+            for batch_ids in ctx.batches(todo):
                 ctx.fault_point("batch")
                 ctx.check_cancelled()
                 for record in self.process(batch_ids):

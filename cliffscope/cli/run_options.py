@@ -1,0 +1,114 @@
+"""What `analyze` and `sweep` share: which samples to run on, and how the worker starts.
+
+Both commands validate cheaply, write the run directory and hand it to a worker process;
+only their method options differ. The shared options are declared here once so the two
+commands cannot drift apart (a `--processes` added to one but not the other, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from cliffscope.cli.context import Ctx
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def sample_options(command: F) -> F:
+    """``--profile --task --limit --seed`` (listed first in ``--help``)."""
+    for option in reversed(
+        [
+            click.option(
+                "--profile", "-p", "profile", required=True, help="Model profile name or file."
+            ),
+            click.option(
+                "--task", "-t", "task", required=True, help="Task name or task TOML file."
+            ),
+            click.option(
+                "--limit",
+                "-n",
+                type=click.IntRange(min=1),
+                help="Number of samples (default: all).",
+            ),
+            click.option(
+                "--seed", type=int, default=0, show_default=True, help="Seed of the sample subset."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def launch_options(command: F) -> F:
+    """``--data --set --detach --processes`` (listed last in ``--help``)."""
+    for option in reversed(
+        [
+            click.option(
+                "--data",
+                "data_path",
+                type=click.Path(exists=True),
+                help="Local copy of the dataset.",
+            ),
+            click.option(
+                "--set",
+                "overrides",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="Override a task field.",
+            ),
+            click.option(
+                "--detach", is_flag=True, help="Start the worker in the background and return."
+            ),
+            click.option(
+                "--processes",
+                type=click.IntRange(min=1),
+                default=1,
+                show_default=True,
+                help="Data-parallel worker processes (runs `accelerate launch` for you).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def start_run(
+    ctx: Ctx,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    profile: str,
+    task: str,
+    limit: int | None,
+    seed: int,
+    data_path: str | None,
+    overrides: tuple[str, ...],
+    detach: bool,
+    processes: int,
+) -> None:
+    """Write the run directory, start its worker, print the run id, then follow or return."""
+    from cliffscope.cli.follow import follow
+    from cliffscope.run_factory import new_run
+    from cliffscope.tasks.registry import parse_set
+    from cliffscope.worker.launch import launch
+
+    run = new_run(
+        ctx.store(),
+        kind,
+        profile,
+        task,
+        params,
+        limit=limit,
+        seed=seed,
+        data_path=data_path,
+        task_overrides=parse_set(overrides) or None,
+        profiles_dir=ctx.profiles_dir,
+    )
+    proc = launch(run.path, detach=True, processes=processes)
+    click.echo(run.id)
+    if detach:
+        return
+    raise SystemExit(follow(run, proc))

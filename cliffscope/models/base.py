@@ -24,6 +24,22 @@ if TYPE_CHECKING:
 
 GROUP_NAMES: tuple[str, ...] = ("system", "image", "instruction", "output")
 
+#: What "greedy" means in cliffscope: the argmax of the raw logits at every step. A checkpoint's
+#: generation_config can switch on logits processors (Qwen2-VL-Instruct ships
+#: repetition_penalty=1.05); `generate` fills unset arguments from it, the shared sweep decoder
+#: applies none, and the baseline would stop being the k = L row. Every call sets them neutral.
+GREEDY_GENERATION: dict[str, Any] = {
+    "do_sample": False,
+    "num_beams": 1,
+    "temperature": None,
+    "top_p": None,
+    "top_k": None,
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "min_new_tokens": 0,
+}
+
 
 @dataclass(frozen=True)
 class TokenGroups:
@@ -326,12 +342,8 @@ class ModelAdapter(ABC):
         """Greedy answer token ids per row, without EOS and padding."""
         out = self.model.generate(
             **batch.inputs,
+            **GREEDY_GENERATION,
             max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            temperature=None,
-            top_p=None,
-            top_k=None,
             pad_token_id=self.tokenizer.pad_token_id,
         )
         new = out[:, batch.seq_len :].tolist()
@@ -341,6 +353,22 @@ class ModelAdapter(ABC):
             cut = next((i for i, t in enumerate(ids) if t in stop), len(ids))
             answers.append(ids[:cut])
         return answers
+
+    def ignored_generation_settings(self) -> dict[str, Any]:
+        """The checkpoint's decoding settings that greedy decoding overrides (for the run log)."""
+        config = self.model.generation_config
+        ignored = {}
+        for key, neutral in GREEDY_GENERATION.items():
+            value = getattr(config, key, None)
+            if key in ("temperature", "top_p", "top_k") and not getattr(config, "do_sample", False):
+                continue  # inert without sampling, whatever the value
+            if (
+                value is not None
+                and value != neutral
+                and not (key == "temperature" and value == 1.0)
+            ):
+                ignored[key] = value
+        return ignored
 
     def generate(self, batch: PreparedBatch, max_new_tokens: int) -> list[str]:
         """Greedy answers, decoded without special tokens and stripped."""

@@ -57,16 +57,13 @@ class AnalysisJob:
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        from cliffscope.models.loading import load_adapter
-
         ctx = self.ctx
         ids = ctx.ids
         todo = [i for i in ids if i not in ctx.done_keys]
         done, total = len(ids) - len(todo), len(ids)
         ctx.progress(done, total, force=True)
         if todo:
-            ctx.log(f"loading {ctx.profile.model}")
-            self.adapter = load_adapter(ctx.profile)
+            self.adapter = ctx.load_adapter()
         last_write = time.time()
         try:
             for batch_ids in ctx.batches(todo):

@@ -87,6 +87,18 @@ class JobContext:
     def done_keys(self) -> set[str]:
         return self.run.done_keys()
 
+    def load_adapter(self) -> Any:
+        """The profile's model behind its adapter, saying in the log what decoding overrides."""
+        from cliffscope.models.loading import load_adapter
+
+        self.log(f"loading {self.profile.model}")
+        adapter = load_adapter(self.profile)
+        ignored = adapter.ignored_generation_settings()
+        if ignored:
+            settings = ", ".join(f"{k}={v}" for k, v in sorted(ignored.items()))
+            self.log(f"decoding is greedy on raw logits; the checkpoint's {settings} not applied")
+        return adapter
+
     # ---- outputs --------------------------------------------------------------------------
     @property
     def samples_path(self):

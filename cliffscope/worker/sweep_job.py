@@ -83,11 +83,8 @@ class SweepJob:
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        from cliffscope.models.loading import load_adapter
-
         ctx = self.ctx
-        ctx.log(f"loading {ctx.profile.model}")
-        self.adapter = load_adapter(ctx.profile)
+        self.adapter = ctx.load_adapter()
         self.layers = resolve_layers(ctx.params.get("layers"), self.num_layers, self.keep_ratio)
         ids = ctx.ids
         todo = [i for i in ids if not self.sample_done(i)]
@@ -295,8 +292,6 @@ def finalize(ctx: JobContext) -> None:
         job.adapter, job.layers = ran.adapter, ran.layers
         job.costs, job.latency = ran.costs, ran.latency
     else:  # not run in this process: load the model for its dimensions
-        from cliffscope.models.loading import load_adapter
-
-        job.adapter = load_adapter(ctx.profile)
+        job.adapter = ctx.load_adapter()
         job.layers = resolve_layers(ctx.params.get("layers"), job.num_layers, job.keep_ratio)
     job.write_result(complete=all(job.sample_done(i) for i in ctx.all_ids))

@@ -147,14 +147,30 @@ def show_cmd(ctx: Ctx, run_id: str, as_json: bool) -> None:
     c.print(f"  params      {spec.get('params', {})}")
     if info["headline"]:
         c.print(f"  result      {info['headline']}")
-    flow = (run.result() or {}).get("flow_cliff")  # a sweep: the matching analysis's cliff
+    result = run.result() or {}
+    cliff = result.get("cliff")
+    if isinstance(cliff, dict) and cliff.get("reason"):
+        c.print(f"  cliff       {cliff['reason']}")
+    flow = result.get("flow_cliff")  # a sweep: the matching analysis's cliff
     if isinstance(flow, dict):
-        c.print(f"  flow cliff  {flow.get('layer')} ({flow.get('verdict')}, run {flow.get('run')})")
+        where = flow.get("layer") if flow.get("layer") is not None else flow.get("verdict")
+        c.print(f"  flow cliff  {where} (analysis {flow.get('run')})")
     if spec.get("error"):
         c.print(f"  [red]error       {spec['error']}[/]")
         if spec.get("hint"):
             c.print(f"  hint        {spec['hint']}")
     c.print(f"  dir         {run.path}")
+    _print_layer_table(result)
+
+
+def _print_layer_table(result: dict[str, Any]) -> None:
+    from cliffscope.cli.run_tables import flow_table, sweep_table
+
+    table = sweep_table(result) if result.get("kind") == "sweep" else flow_table(result)
+    if table is not None:
+        title = "per truncation layer k" if result.get("kind") == "sweep" else "attention mass"
+        console().print(f"\n  [bold]{title}[/]")
+        console().print(table)
 
 
 @runs_group.command("cancel")

@@ -35,7 +35,7 @@ def _default_out() -> Path:
     "--install", is_flag=True, help="Overwrite the weights shipped in the package (maintainers)."
 )
 def build_cmd(out: Path | None, seed: int, steps: int | None, install: bool) -> None:
-    """Re-train the demo model from its seed (about 3-5 minutes on 2 CPU cores)."""
+    """Re-train the demo model from its seed (about 2 minutes on 2 CPU cores)."""
     from rich.progress import (
         BarColumn,
         Progress,

@@ -10,11 +10,9 @@ are skipped, so a resumed run continues where it stopped.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +20,7 @@ from cliffscope.aggregate.analysis import GROUPS, aggregate
 from cliffscope.aggregate.cliff import CliffParams, detect
 from cliffscope.errors import CliffscopeError
 from cliffscope.store.atomic import atomic_write_bytes, atomic_write_text, json_safe
+from cliffscope.worker.batch_loop import run_in_batches
 from cliffscope.worker.context import JobContext
 
 _DIGITS = 6
@@ -64,25 +63,19 @@ class AnalysisJob:
         ctx.progress(done, total, force=True)
         if todo:
             self.adapter = ctx.load_adapter()
-        last_write = time.time()
-        try:
-            for batch_ids in ctx.batches(todo):
-                ctx.fault_point("batch")
-                ctx.check_cancelled()
-                for record in self.process(batch_ids):
-                    ctx.append(record)
-                    self.records.append(record)
-                done += len(batch_ids)
-                ctx.progress(done, total, force=True)
-                if time.time() - last_write >= self.checkpoint_s:
-                    self.write_result(complete=False)
-                    last_write = time.time()
-        except BaseException:  # cancelled or failed: readers still get what was finished
-            with contextlib.suppress(Exception):  # never mask the error that ended the loop
-                self.write_result(complete=False)
-            raise
-        # one rank's share is not the run: `finalize` decides completeness over all shards
-        self.write_result(complete=done == total and ctx.world_size == 1)
+        run_in_batches(
+            ctx,
+            todo,
+            done,
+            self.process,
+            self._keep,
+            self.write_result,
+            self.checkpoint_s,
+        )
+
+    def _keep(self, record: dict[str, Any]) -> None:
+        self.ctx.append(record)
+        self.records.append(record)
 
     def num_layers(self) -> int:
         if self.adapter is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from cliffscope.aggregate.sweep import BASE, aggregate
 from cliffscope.errors import CliffscopeError
 from cliffscope.store import RunDir, RunStore
+from cliffscope.worker.batch_loop import run_in_batches
 from cliffscope.worker.context import JobContext
 
 
@@ -92,26 +93,20 @@ class SweepJob:
         ctx.progress(done, total, force=True)
         if ids:
             self.measure_latency((todo or ids)[: ctx.profile.batch_size])
-        last_write = time.time()
-        try:
-            for batch_ids in ctx.batches(todo):
-                ctx.fault_point("batch")
-                ctx.check_cancelled()
-                for record in self.process(batch_ids):
-                    if record["key"] not in ctx.done_keys:
-                        ctx.append(record)
-                    self.records.append(record)
-                done += len(batch_ids)
-                ctx.progress(done, total, force=True)
-                if time.time() - last_write >= self.checkpoint_s:
-                    self.write_result(complete=False)
-                    last_write = time.time()
-        except BaseException:  # cancelled or failed: readers still get what was finished
-            with contextlib.suppress(Exception):  # never mask the error that ended the loop
-                self.write_result(complete=False)
-            raise
-        # one rank's share is not the run: `finalize` decides completeness over all shards
-        self.write_result(complete=done == total and ctx.world_size == 1)
+        run_in_batches(
+            ctx,
+            todo,
+            done,
+            self.process,
+            self._keep,
+            self.write_result,
+            self.checkpoint_s,
+        )
+
+    def _keep(self, record: dict[str, Any]) -> None:
+        if record["key"] not in self.ctx.done_keys:  # a resumed sample's finished keys stay
+            self.ctx.append(record)
+        self.records.append(record)
 
     @property
     def num_layers(self) -> int:

@@ -59,6 +59,16 @@ class _Figure(PlotextPlot):
         self.series[name] = (list(xs), list(ys))
         self.plt.plot(xs, ys, color=colour, marker="braille", label=label)
 
+    def _round_yticks(self, values: list[float]) -> None:
+        """Ticks at round values (0.25, 0.5 ...) spanning ``values``; plotext's own ticks sit
+        on whichever rows a short plot has and read like 0.18, 0.45, 0.59."""
+        finite = [v for v in values if isinstance(v, (int, float)) and v == v]
+        if not finite:
+            return
+        rows = max(2, (self.size.height - 4) // 2)
+        ticks = nice_ticks(min(finite), max(finite), rows)
+        self.plt.yticks(ticks, [_tick_label(t, ticks) for t in ticks])
+
     def _empty(self, message: str) -> None:
         plt = self._start(message)
         plt.xticks([])
@@ -102,6 +112,9 @@ class FlowPlot(_Figure):
         if isinstance(layer, int):
             plt.vline(layer, FLOW_CLIFF)
             self.markers["flow_cliff"] = layer
+        drawn = [v for x in flow.values() if isinstance(x, dict) for k in ("mean", "lo", "hi")
+                 for v in _numbers(x.get(k)) or []]  # fmt: skip
+        self._round_yticks([*drawn, *self.markers.values()] if drawn else [])
         plt.xlabel("layer   (grey: image share of positions, even spread)")
         if num_layers:
             plt.xticks(_ticks(num_layers - 1))
@@ -144,6 +157,14 @@ class SweepPlot(_Figure):
         if isinstance(flow_cliff, int):
             plt.vline(flow_cliff, FLOW_CLIFF)
             self.markers["flow_cliff"] = flow_cliff
+        drawn = list(scores)
+        if isinstance(baseline, (int, float)):
+            drawn.append(float(baseline))
+            for p in points:
+                drawn += [
+                    baseline + p[b] for b in ("lo", "hi") if isinstance(p.get(b), (int, float))
+                ]
+        self._round_yticks(drawn)
         num_layers = (result or {}).get("num_layers")
         top = num_layers if isinstance(num_layers, int) else max(ks)
         plt.xlim(0, max(top, 1))
@@ -178,3 +199,29 @@ def _ticks(top: int) -> list[int]:
     if ticks[-1] != top:
         ticks.append(top)
     return ticks
+
+
+def nice_ticks(lo: float, hi: float, most: int) -> list[float]:
+    """Up to ``most`` ticks inside [lo, hi] at multiples of 1, 2, 2.5 or 5 x 10^n."""
+    import math
+
+    if hi - lo < 1e-12:
+        return [lo]
+    most = max(2, most)
+    power = 10 ** math.floor(math.log10((hi - lo) / most))
+    for factor in (1, 2, 2.5, 5, 10, 20, 25, 50, 100):
+        step = factor * power
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        if last - first + 1 <= most:
+            return [round(i * step, 10) for i in range(first, last + 1)] or [lo, hi]
+    return [lo, hi]
+
+
+def _tick_label(value: float, ticks: list[float]) -> str:
+    if len(ticks) < 2:
+        return f"{value:.3g}"
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    digits = 0 if step >= 1 else 1 if step >= 0.1 else 2 if step >= 0.01 else 3
+    if digits and any(round(t * 10**digits) != t * 10**digits for t in ticks):
+        digits += 1  # 0.25 steps need two decimals
+    return f"{value:.{digits}f}"

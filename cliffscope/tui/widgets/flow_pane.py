@@ -10,8 +10,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from cliffscope.report.tables import groups
 from cliffscope.tui.format import num
-from cliffscope.tui.widgets.plots import FlowPlot
+from cliffscope.tui.widgets.plots import FlowPlot, legend_text
 
 
 def cliff_text(rows: list[dict[str, Any]], score: dict[str, Any] | None) -> Text:
@@ -47,6 +48,7 @@ class FlowPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(id="flow-note", classes="pane-note")
+        yield Static(id="flow-legend", classes="pane-note")
         yield FlowPlot(id="flow-plot")
 
     def show(
@@ -61,9 +63,12 @@ class FlowPane(Vertical, can_focus=True):
             note.append(source + "\n", style="italic")
         note.append_text(cliffs)
         reason = ((result or {}).get("cliff") or {}).get("reason")
-        note.append(f"\n{reason or ''}", style="dim")
-        note.append(("   " if reason else "") + "(d: mass/density)", style="dim")
+        if reason:
+            note.append(f"\n{reason}", style="dim")
         self.query_one("#flow-note", Static).update(note)
+        legend = legend_text(groups(result) if result else [])
+        legend.append("(d: mass/density)", style="dim")
+        self.query_one("#flow-legend", Static).update(legend)
         self.query_one(FlowPlot).show(result, self.measure)
 
     def action_toggle_measure(self) -> None:

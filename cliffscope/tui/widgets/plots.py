@@ -8,12 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 GROUP_COLOURS = {"system": "blue", "image": "red", "instruction": "green", "output": "orange"}
 RUN_COLOURS = ("red", "cyan", "green", "orange", "magenta", "blue", "yellow", "white")
 FLOW_CLIFF = "magenta"
 SWEEP_CLIFF = "green"
+
+
+def legend_text(names: list[str], colours: dict[str, str] = GROUP_COLOURS) -> Text:
+    """`━━ system  ━━ image …` in the plot's own terminal colours.
+
+    plotext draws its legend over the top-left corner, where the first layers' curves are;
+    the flow pane prints this line above the plot instead.
+    """
+    from plotext._dict import color_codes
+
+    text = Text()
+    for name in names:
+        code = color_codes.get(colours.get(name, ""), None)
+        text.append("━━ ", style=f"color({code})" if isinstance(code, int) else "")
+        text.append(f"{name}  ")
+    return text
 
 
 def _numbers(values: Any) -> list[float] | None:
@@ -104,7 +121,7 @@ class FlowPlot(_Figure):
                 values = _numbers(series.get(bound))
                 if values is not None and len(values) == len(mean):
                     plt.plot(xs, values, color=colour, marker="dot")
-            self._line(group, xs, mean, colour, label=group)
+            self._line(group, xs, mean, colour)  # legend: `legend_text`, beside the plot
         even = (result or {}).get("even_spread") or {}
         if measure == "mass" and isinstance(even.get("image"), (int, float)):
             plt.hline(float(even["image"]), "gray")
@@ -147,7 +164,7 @@ class SweepPlot(_Figure):
         scores = [
             p.get("score") if isinstance(p.get("score"), (int, float)) else 0.0 for p in points
         ]
-        self._line("score", ks, scores, "cyan", label="score")
+        self._line("score", ks, scores, "cyan")
         plt.scatter(ks, scores, color="cyan", marker="●")
         if isinstance(baseline, (int, float)):
             self.markers["baseline"] = float(baseline)

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from cliffscope.cli.main import cli
-from cliffscope.cli.sweep_cmd import parse_layers
 from cliffscope.errors import ValidationError
 from cliffscope.run_factory import new_run
 from cliffscope.store import RunDir, RunStore
+from cliffscope.sweep_layers import check_keep_ratio_layers, parse_layers
 from cliffscope.worker.runner import run_worker
 from tests.fake_runs import make_analysis_run
 
@@ -30,6 +30,14 @@ def test_layer_syntax_ranges_include_their_end() -> None:
     for bad in ("0:8:0", "5:1", "a,b", "1:2:3:4", "-1,2", ","):
         with pytest.raises(ValidationError):
             parse_layers(bad)
+
+
+def test_a_keep_ratio_sweep_cannot_start_at_k_0() -> None:
+    check_keep_ratio_layers([0, 2], None)
+    check_keep_ratio_layers("all", 0.5)  # the worker starts "all" at 1
+    check_keep_ratio_layers([1, 2], 0.5)
+    with pytest.raises(ValidationError, match="k starts at 1"):
+        check_keep_ratio_layers([0, 2], 0.5)
 
 
 @pytest.fixture()

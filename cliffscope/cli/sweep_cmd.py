@@ -15,37 +15,7 @@ import click
 
 from cliffscope.cli.context import Ctx, pass_ctx
 from cliffscope.cli.run_options import launch_options, sample_options, start_run
-from cliffscope.errors import ValidationError
-
-LAYERS_HELP = (
-    "Truncation layers k: 'all' (0..L, the default), a list '0,4,8', or a range 'a:b' / "
-    "'a:b:step' whose END IS INCLUDED ('0:32:2' = 0,2,...,32). k = L is the untruncated model."
-)
-
-
-def parse_layers(text: str | None) -> str | list[int]:
-    """'all' | '0,4,8' | 'a:b[:step]' (end inclusive) -> "all" or a sorted list of ints."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return "all"
-    text = text.strip()
-    try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) not in (2, 3):
-                raise ValueError
-            start, end, step = (*parts, 1) if len(parts) == 2 else parts
-            if step <= 0 or start > end:
-                raise ValueError
-            layers = list(range(start, end + 1, step))
-        else:
-            layers = [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise ValidationError(
-            f"cannot read --layers {text!r}", hint=LAYERS_HELP.replace("'", "")
-        ) from None
-    if not layers or min(layers) < 0:
-        raise ValidationError(f"--layers {text!r} must name layers >= 0", hint=LAYERS_HELP)
-    return sorted(set(layers))
+from cliffscope.sweep_layers import LAYERS_HELP, check_keep_ratio_layers, parse_layers
 
 
 @click.command("sweep")
@@ -95,11 +65,7 @@ def sweep_command(
     """Score the task with image tokens truncated from layer k on, for every k, and find the
     sweep's cliff (shown beside the flow cliff of an analysis of the same profile and task)."""
     parsed = parse_layers(layers)
-    if keep_ratio is not None and parsed != "all" and 0 in parsed:
-        raise ValidationError(
-            "--keep-ratio ranks image tokens by the attention at layer k-1, so k starts at 1",
-            hint="drop 0 from --layers",
-        )
+    check_keep_ratio_layers(parsed, keep_ratio)
     params = {
         "layers": parsed,
         "mode": mode,

@@ -224,7 +224,7 @@ class LaunchScreen(Screen):
 
     def request(self) -> LaunchRequest:
         """The form as a LaunchRequest; raises ValidationError naming the bad field."""
-        from cliffscope.cli.sweep_cmd import parse_layers
+        from cliffscope.sweep_layers import check_keep_ratio_layers, parse_layers
         from cliffscope.tasks.registry import parse_set
 
         kind = str(self.query_one("#kind", Select).value)
@@ -247,11 +247,7 @@ class LaunchScreen(Screen):
             if ratio is not None and not 0.0 <= ratio <= 1.0:
                 raise ValidationError("keep ratio must be between 0 and 1")
             layers = parse_layers(self.query_one("#layers", Input).value)
-            if ratio is not None and layers != "all" and 0 in layers:
-                raise ValidationError(
-                    "keep ratio ranks image tokens by the attention at layer k-1, so k starts at 1",
-                    hint="drop 0 from the layers",
-                )
+            check_keep_ratio_layers(layers, ratio)
             params = {
                 "layers": layers,
                 "mode": self.query_one("#mode", Select).value,

@@ -89,6 +89,15 @@ def test_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
     assert tail.read_new() == []
 
 
+def test_bounded_tail_takes_a_line_longer_than_its_limit_whole(tmp_path: Path) -> None:
+    path = tmp_path / "samples.jsonl"
+    long = {"key": "long", "pad": "x" * 200}
+    path.write_text(json.dumps(long) + "\n" + '{"key": "short"}\n')
+    tail = JsonlTail(path, max_bytes=16)
+    assert tail.read_new() == [long, {"key": "short"}]  # the rest of the file, not stuck
+    assert not tail.behind and tail.read_new() == []
+
+
 def test_atomic_json_never_half_written(tmp_path: Path) -> None:
     target = tmp_path / "result.json"
     atomic_write_json(target, {"a": float("nan"), "b": [1.0, float("inf")]})

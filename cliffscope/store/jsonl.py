@@ -96,12 +96,21 @@ class JsonlTail:
 
     The dashboard polls run dirs every few hundred milliseconds; re-reading a 50,000-line file
     each time would be wasteful, so this keeps a byte offset and only parses complete new lines.
+    With ``max_bytes`` a call reads at most that much (whole lines; a longer single line is
+    taken whole) and `behind` says whether more complete lines are waiting, so a first read of
+    a huge file can be spread over several polls.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, max_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.offset = 0
+        self.max_bytes = max_bytes
+        self.behind = False  # more complete lines are waiting after the last read
         self._inode: int | None = None
+
+    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """What a parsed line becomes; subclasses may slim it."""
+        return record
 
     def read_new(self) -> list[dict[str, Any]]:
         try:
@@ -111,13 +120,20 @@ class JsonlTail:
         if self._inode is not None and (stat.st_ino != self._inode or stat.st_size < self.offset):
             self.offset = 0  # replaced or truncated: start over
         self._inode = stat.st_ino
-        if stat.st_size == self.offset:
+        want = stat.st_size - self.offset
+        if want <= 0:
+            self.behind = False
             return []
+        limit = want if self.max_bytes is None else min(want, self.max_bytes)
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
-            chunk = fh.read(stat.st_size - self.offset)
-        end = chunk.rfind(b"\n") + 1  # only complete lines; a partial tail waits for next time
+            chunk = fh.read(limit)
+            end = chunk.rfind(b"\n") + 1  # only complete lines; a partial tail waits
+            if end == 0 and want > limit:  # one line longer than a chunk: take it whole
+                chunk += fh.read(want - limit)
+                end = chunk.rfind(b"\n") + 1
         self.offset += end
+        self.behind = self.offset < stat.st_size and want > len(chunk)
         records = []
         for raw in chunk[:end].split(b"\n"):
             if raw.strip():
@@ -126,5 +142,5 @@ class JsonlTail:
                 except ValueError:
                     continue
                 if isinstance(rec, dict):
-                    records.append(rec)
+                    records.append(self.record(rec))
         return records

@@ -18,19 +18,14 @@ from PIL import Image
 
 from cliffscope.cli.main import cli
 from cliffscope.store import RunDir, RunStore
+from tests.tiny_models import profile_dirs
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
 def dirs(tmp_path: Path, tiny_llava_path: Path) -> tuple[Path, Path]:
-    profiles, runs = tmp_path / "profiles", tmp_path / "runs"
-    profiles.mkdir()
-    (profiles / "tiny.toml").write_text(
-        f'family = "llava"\nmodel = "{tiny_llava_path}"\ndtype = "float32"\n'
-        "batch_size = 3\nmax_new_tokens = 3\n"
-    )
-    return profiles, runs
+    return profile_dirs(tmp_path, tiny_llava_path, batch_size=3)
 
 
 def analyze(dirs: tuple[Path, Path], *args: str):

@@ -20,19 +20,14 @@ from cliffscope.cli.main import cli
 from cliffscope.store import RunDir
 from cliffscope.worker.launch import worker_command
 from cliffscope.worker.runner import run_worker
+from tests.tiny_models import profile_dirs
 
 TIMING_KEYS = {"updated", "latency_ms", "latency_full_ms", "elapsed", "duration_s"}
 
 
 @pytest.fixture()
 def dirs(tmp_path: Path, tiny_llava_path: Path) -> tuple[Path, Path]:
-    profiles, runs = tmp_path / "profiles", tmp_path / "runs"
-    profiles.mkdir()
-    (profiles / "tiny.toml").write_text(
-        f'family = "llava"\nmodel = "{tiny_llava_path}"\ndtype = "float32"\n'
-        "batch_size = 2\nmax_new_tokens = 3\n"
-    )
-    return profiles, runs
+    return profile_dirs(tmp_path, tiny_llava_path, batch_size=2)
 
 
 def _run(dirs: tuple[Path, Path], command: list[str], processes: int) -> RunDir:

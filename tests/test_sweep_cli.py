@@ -20,6 +20,7 @@ from cliffscope.store import RunDir, RunStore
 from cliffscope.sweep_layers import check_keep_ratio_layers, parse_layers
 from cliffscope.worker.runner import run_worker
 from tests.fake_runs import make_analysis_run
+from tests.tiny_models import profile_dirs
 
 
 def test_layer_syntax_ranges_include_their_end() -> None:
@@ -42,13 +43,7 @@ def test_a_keep_ratio_sweep_cannot_start_at_k_0() -> None:
 
 @pytest.fixture()
 def dirs(tmp_path: Path, tiny_llava_path: Path) -> tuple[Path, Path]:
-    profiles, runs = tmp_path / "profiles", tmp_path / "runs"
-    profiles.mkdir()
-    (profiles / "tiny.toml").write_text(
-        f'family = "llava"\nmodel = "{tiny_llava_path}"\ndtype = "float32"\n'
-        "batch_size = 3\nmax_new_tokens = 3\n"
-    )
-    return profiles, runs
+    return profile_dirs(tmp_path, tiny_llava_path, batch_size=3)
 
 
 @pytest.mark.slow

@@ -70,21 +70,34 @@ def _clip_vision(image_size: int, patch_size: int):
     )
 
 
+def _llama_tokenizer() -> PreTrainedTokenizerFast:
+    return make_word_tokenizer(
+        LLAMA_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>",
+        extra={"image_token": "<image>"},
+    )  # fmt: skip
+
+
+def _clip_image_processor(image_size: int):
+    """CLIP preprocessing that keeps a square image of the tower's size as it is."""
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+    )
+
+
 def build_tiny_llava(
     path: Path, *, image_size: int = 32, patch_size: int = 8, num_layers: int = 3
 ) -> Path:
     """LLaVA-1.5 layout: CLIP tower (CLS dropped), Llama text model, (image/patch)^2 tokens."""
     from transformers import (
-        CLIPImageProcessor,
         LlavaConfig,
         LlavaForConditionalGeneration,
         LlavaProcessor,
     )
 
-    tok = make_word_tokenizer(
-        LLAMA_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>",
-        extra={"image_token": "<image>"},
-    )  # fmt: skip
+    tok = _llama_tokenizer()
     config = LlavaConfig(
         vision_config=_clip_vision(image_size, patch_size),
         text_config=_llama_text(len(tok), tok, num_hidden_layers=num_layers),
@@ -93,12 +106,8 @@ def build_tiny_llava(
         vision_feature_layer=-2,
         projector_hidden_act="gelu",
     )
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": image_size},
-        crop_size={"height": image_size, "width": image_size},
-    )
     processor = LlavaProcessor(
-        image_processor=image_processor,
+        image_processor=_clip_image_processor(image_size),
         tokenizer=tok,
         patch_size=patch_size,
         vision_feature_select_strategy="default",
@@ -122,10 +131,7 @@ def build_tiny_llava_next(
         LlavaNextProcessor,
     )
 
-    tok = make_word_tokenizer(
-        LLAMA_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>",
-        extra={"image_token": "<image>"},
-    )  # fmt: skip
+    tok = _llama_tokenizer()
     s = image_size
     pinpoints = [[s, 2 * s], [2 * s, s], [2 * s, 2 * s]]
     config = LlavaNextConfig(
@@ -160,16 +166,12 @@ def build_tiny_llava_next(
 def build_tiny_vipllava(path: Path, *, image_size: int = 32, patch_size: int = 8) -> Path:
     """A LLaVA relative with no dedicated adapter (VipLlava): exercises the generic adapter."""
     from transformers import (
-        CLIPImageProcessor,
         LlavaProcessor,
         VipLlavaConfig,
         VipLlavaForConditionalGeneration,
     )
 
-    tok = make_word_tokenizer(
-        LLAMA_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>",
-        extra={"image_token": "<image>"},
-    )  # fmt: skip
+    tok = _llama_tokenizer()
     config = VipLlavaConfig(
         vision_config=_clip_vision(image_size, patch_size),
         text_config=_llama_text(len(tok), tok, num_hidden_layers=2),
@@ -177,10 +179,7 @@ def build_tiny_vipllava(path: Path, *, image_size: int = 32, patch_size: int = 8
         vision_feature_layers=[-2, -1],
     )
     processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": image_size},
-            crop_size={"height": image_size, "width": image_size},
-        ),
+        image_processor=_clip_image_processor(image_size),
         tokenizer=tok,
         patch_size=patch_size,
         vision_feature_select_strategy="default",
@@ -343,3 +342,16 @@ def tiny_profile(path: Path | str, family: str, attn: str = "sdpa", **overrides:
     }
     fields.update(overrides)
     return Profile(**fields)
+
+
+def profile_dirs(
+    tmp_path: Path, model_path: Path, batch_size: int, max_new_tokens: int = 3
+) -> tuple[Path, Path]:
+    """A profiles dir holding `tiny.toml` for ``model_path``, and a runs dir, for CLI tests."""
+    profiles, runs = tmp_path / "profiles", tmp_path / "runs"
+    profiles.mkdir()
+    (profiles / "tiny.toml").write_text(
+        f'family = "llava"\nmodel = "{model_path}"\ndtype = "float32"\n'
+        f"batch_size = {batch_size}\nmax_new_tokens = {max_new_tokens}\n"
+    )
+    return profiles, runs

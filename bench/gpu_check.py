@@ -42,7 +42,6 @@ SMALL = {"vision": (32, 64, 2, 2, 56), "text": (64, 176, 4, 2, 32064)}
 def build(dims: dict[str, tuple[int, ...]], device: str, dtype: torch.dtype, tmp: Path) -> Any:
     """The adapter around an in-memory random-weight LLaVA of these dimensions."""
     from transformers import (
-        CLIPImageProcessor,
         CLIPVisionConfig,
         LlamaConfig,
         LlavaConfig,
@@ -52,12 +51,10 @@ def build(dims: dict[str, tuple[int, ...]], device: str, dtype: torch.dtype, tmp
 
     from cliffscope.models.llava import LlavaAdapter
     from cliffscope.profiles import Profile
-    from tests.tiny_tokenizers import LLAMA_SPECIALS, LLAVA_TEMPLATE, make_word_tokenizer
+    from tests.tiny_models import clip_image_processor, llava_tokenizer
+    from tests.tiny_tokenizers import LLAVA_TEMPLATE
 
-    tok = make_word_tokenizer(
-        LLAMA_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>",
-        extra={"image_token": "<image>"},
-    )  # fmt: skip
+    tok = llava_tokenizer()
     v_hidden, v_inter, v_layers, v_heads, image = dims["vision"]
     t_hidden, t_inter, t_layers, t_heads, vocab = dims["text"]
     vision = CLIPVisionConfig(
@@ -77,9 +74,7 @@ def build(dims: dict[str, tuple[int, ...]], device: str, dtype: torch.dtype, tmp
     )  # fmt: skip
     config._attn_implementation = "sdpa"
     processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": image}, crop_size={"height": image, "width": image}
-        ),
+        image_processor=clip_image_processor(image),
         tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
         num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE,
     )  # fmt: skip

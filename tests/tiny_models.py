@@ -70,14 +70,14 @@ def _clip_vision(image_size: int, patch_size: int):
     )
 
 
-def _llama_tokenizer() -> PreTrainedTokenizerFast:
+def llava_tokenizer() -> PreTrainedTokenizerFast:
     return make_word_tokenizer(
         LLAMA_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>",
         extra={"image_token": "<image>"},
     )  # fmt: skip
 
 
-def _clip_image_processor(image_size: int):
+def clip_image_processor(image_size: int):
     """CLIP preprocessing that keeps a square image of the tower's size as it is."""
     from transformers import CLIPImageProcessor
 
@@ -97,7 +97,7 @@ def build_tiny_llava(
         LlavaProcessor,
     )
 
-    tok = _llama_tokenizer()
+    tok = llava_tokenizer()
     config = LlavaConfig(
         vision_config=_clip_vision(image_size, patch_size),
         text_config=_llama_text(len(tok), tok, num_hidden_layers=num_layers),
@@ -107,7 +107,7 @@ def build_tiny_llava(
         projector_hidden_act="gelu",
     )
     processor = LlavaProcessor(
-        image_processor=_clip_image_processor(image_size),
+        image_processor=clip_image_processor(image_size),
         tokenizer=tok,
         patch_size=patch_size,
         vision_feature_select_strategy="default",
@@ -131,7 +131,7 @@ def build_tiny_llava_next(
         LlavaNextProcessor,
     )
 
-    tok = _llama_tokenizer()
+    tok = llava_tokenizer()
     s = image_size
     pinpoints = [[s, 2 * s], [2 * s, s], [2 * s, 2 * s]]
     config = LlavaNextConfig(
@@ -171,7 +171,7 @@ def build_tiny_vipllava(path: Path, *, image_size: int = 32, patch_size: int = 8
         VipLlavaForConditionalGeneration,
     )
 
-    tok = _llama_tokenizer()
+    tok = llava_tokenizer()
     config = VipLlavaConfig(
         vision_config=_clip_vision(image_size, patch_size),
         text_config=_llama_text(len(tok), tok, num_hidden_layers=2),
@@ -179,7 +179,7 @@ def build_tiny_vipllava(path: Path, *, image_size: int = 32, patch_size: int = 8
         vision_feature_layers=[-2, -1],
     )
     processor = LlavaProcessor(
-        image_processor=_clip_image_processor(image_size),
+        image_processor=clip_image_processor(image_size),
         tokenizer=tok,
         patch_size=patch_size,
         vision_feature_select_strategy="default",

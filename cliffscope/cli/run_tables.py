@@ -11,10 +11,13 @@ from typing import Any
 from rich.table import Table
 
 from cliffscope.report import tables
+from cliffscope.report.markdown import MISSING, finite, fmt, fmt_int, fmt_pct, fmt_signed
 
 
-def _num(value: float | None, fmt: str = ".3f") -> str:
-    return "-" if value is None else format(value, fmt)
+def _signed_interval(lo: float | None, hi: float | None) -> str:
+    if finite(lo) is None or finite(hi) is None:
+        return MISSING
+    return f"[{fmt_signed(lo, 3)}, {fmt_signed(hi, 3)}]"
 
 
 def sweep_table(result: dict[str, Any]) -> Table | None:
@@ -31,14 +34,14 @@ def sweep_table(result: dict[str, Any]) -> Table | None:
         marker = " ◀ cliff" if row["k"] == cliff else ""
         table.add_row(
             f"{row['k']}{marker}",
-            _num(row["score"]),
-            _num(row["delta"], "+.3f"),
-            f"[{_num(row['lo'], '+.3f')}, {_num(row['hi'], '+.3f')}]",
-            "-" if row["flips_to_wrong"] is None else str(row["flips_to_wrong"]),
-            "-" if row["flips_to_right"] is None else str(row["flips_to_right"]),
-            _num(row["flops_saved"], ".0%"),
+            fmt(row["score"], 3),
+            fmt_signed(row["delta"], 3),
+            _signed_interval(row["lo"], row["hi"]),
+            fmt_int(row["flips_to_wrong"]),
+            fmt_int(row["flips_to_right"]),
+            fmt_pct(row["flops_saved"], 0),
         )
-    table.add_row("base", _num(base.get("score")), "", "", "", "", "")
+    table.add_row("base", fmt(base.get("score"), 3), "", "", "", "", "")
     return table
 
 
@@ -55,5 +58,5 @@ def flow_table(result: dict[str, Any], measure: str = "mass") -> Table | None:
         table.add_column(name, justify="right")
     for layer in range(tables.flow_layers(result)):
         marker = " ◀ cliff" if layer == cliff else ""
-        table.add_row(f"{layer}{marker}", *(_num(series[g][layer]) for g in names))
+        table.add_row(f"{layer}{marker}", *(fmt(series[g][layer], 3) for g in names))
     return table

@@ -90,7 +90,8 @@ def test_eager_decoder_keeps_sdpa_vision_and_same_logits(tiny_llava_path: Path) 
     sdpa.set_text_attention("eager")
     assert sdpa.text_attention() == "eager"
     assert sdpa.model.config.vision_config._attn_implementation == "sdpa"
-    assert sdpa.decoder_layers()[0].self_attn.config._attn_implementation == "eager"
+    # the layers run cliffscope's wrapper around the eager kernel (see models/kernel.py)
+    assert sdpa.decoder_layers()[0].self_attn.config._attn_implementation == "cliffscope_eager"
 
 
 def test_bfloat16_profile_casts_model_and_pixels(tiny_llava_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cliffscope.aggregate.sweep import aggregate, recovered, sweep_cliff
-from cliffscope.engines.flops import DecoderDims, layer_flops, mean_savings, savings
+from cliffscope.flops import DecoderDims, layer_flops, mean_savings, savings
 
 LAYERS = [0, 1, 2, 3, 4]
 

@@ -124,9 +124,9 @@ def render(summary: ModelSummary) -> None:
     con.print()
     legend = Text("groups: ")
     for name, style in GROUP_STYLES.items():
-        start, stop = s.groups[name]
-        legend.append(f" {name} {stop - start} ", style=style)
-        legend.append(f" [{start},{stop})  ")
+        runs = s.groups[name]
+        legend.append(f" {name} {sum(stop - start for start, stop in runs)} ", style=style)
+        legend.append(" " + " ".join(f"[{start},{stop})" for start, stop in runs) + "  ")
     con.print(legend)
     con.print(strip_text(s))
     if s.answer is not None:

@@ -106,7 +106,10 @@ def _raw_cams(adapter: ModelAdapter, inputs: dict[str, Any], batch: PreparedBatc
     model = adapter.model
     with frozen(model), layer_inputs(layers) as seen, torch.enable_grad():
         logits = model(
-            **inputs, use_cache=False, logits_to_keep=torch.tensor(keep, device=adapter.device)
+            **inputs,
+            position_ids=adapter.position_ids(batch),
+            use_cache=False,
+            logits_to_keep=torch.tensor(keep, device=adapter.device),
         ).logits  # [B, len(keep), V]
         total = logits.new_zeros(())
         for row, pairs in enumerate(targets):
@@ -119,7 +122,7 @@ def _raw_cams(adapter: ModelAdapter, inputs: dict[str, Any], batch: PreparedBatc
         grads = torch.autograd.grad(total, hidden)
     maps = torch.zeros(len(batch), len(layers), batch.seq_len)
     for row, g in enumerate(batch.groups):
-        img = slice(g.image.start, g.image.stop)
+        img = torch.tensor(list(g.image), dtype=torch.long)
         for layer, (h, grad) in enumerate(zip(hidden, grads, strict=True)):
             h_img, g_img = h[row, img].detach().float(), grad[row, img].float()
             weights = g_img.clamp(min=0).mean(dim=0)  # [D]

@@ -63,7 +63,7 @@ class LlavaNextAdapter(ModelAdapter):
                 hint="vision_feature_select_strategy or image_grid_pinpoints differ between "
                 "the processor and the model config",
             )
-        return span.start, extra, side, rows, cols
+        return span[0], extra, side, rows, cols
 
     def image_grids(self, batch: PreparedBatch, row: int) -> list[ImageGrid]:
         start, extra, side, rows, cols = self._layout(batch, row)

@@ -46,7 +46,7 @@ class ModelSummary:
     kv_bytes_per_1k_tokens: int
     image_size: tuple[int, int]
     image_tokens: int
-    groups: dict[str, list[int]]  # name -> [start, stop)
+    groups: dict[str, list[list[int]]]  # name -> [[start, stop), ...] runs of positions
     grids: list[dict[str, Any]]
     strip: list[TokenPiece] = field(default_factory=list)
     prompt: str = ""
@@ -109,7 +109,10 @@ def summarize(
         answer = adapter.decode(ids)
         if ids:
             batch = adapter.build_batch([image], [prompt], answers=[ids])
+    from cliffscope.models.base import position_runs
+
     g = batch.groups[0]
+    spans = g.spans().items()
     params, weight_bytes, kv = memory(adapter)
     return ModelSummary(
         family=adapter.family,
@@ -129,7 +132,7 @@ def summarize(
         kv_bytes_per_1k_tokens=kv,
         image_size=tuple(image.size),
         image_tokens=len(g.image),
-        groups={name: [span.start, span.stop] for name, span in g.spans().items()},
+        groups={name: [[r.start, r.stop] for r in position_runs(span)] for name, span in spans},
         grids=[grid.to_json() for grid in adapter.image_grids(batch, 0)],
         strip=token_strip(adapter, batch.input_ids[0].tolist(), g),
         prompt=prompt,

@@ -178,7 +178,6 @@ class SweepJob:
         """Wall time of one truncated forward per k on one batch (best of 3 rounds, warmed up)."""
         import torch
 
-        from cliffscope.engines.keep import generation_positions, reset_rope_state
         from cliffscope.engines.truncation import truncate
 
         samples = []
@@ -189,7 +188,7 @@ class SweepJob:
             return
         adapter = self.adapter
         batch = adapter.build_batch([s.image for s in samples], [s.prompt for s in samples])
-        positions = generation_positions(adapter, batch)
+        positions = adapter.position_ids(batch)
         sync = torch.cuda.synchronize if adapter.device.type == "cuda" else (lambda: None)
 
         def forward(k: int) -> float:
@@ -205,14 +204,14 @@ class SweepJob:
         for _ in range(3):  # rounds over all k, so a burst of load hits every k alike
             for k in points:
                 best[k] = min(best[k], forward(k))
-        reset_rope_state(adapter)
+        adapter.reset_state()
         for k in self.layers:
             self.costs.setdefault(k, {})["latency_ms"] = round(best[k], 3)
         full = best[self.num_layers]
         self.latency = {"latency_full_ms": round(full, 3), "latency_batch_size": len(samples)}
 
     def theoretical_costs(self) -> None:
-        from cliffscope.engines.flops import DecoderDims, mean_savings
+        from cliffscope.flops import DecoderDims, mean_savings
 
         dims = DecoderDims.from_config(self.adapter.text_config)
         counts = [

@@ -1,0 +1,135 @@
+"""Everything that differs between the transformers releases cliffscope supports, in one place.
+
+Engines and adapters call these functions instead of reaching into transformers themselves, so a
+new release breaks (at most) this module, and the conformance suite run at both ends of the
+supported range (`pyproject.toml`, `.ci/run`) says where. Each branch names the releases that
+need it. The rest of cliffscope uses public transformers APIs only: `AttentionInterface`,
+`AttentionMaskInterface`, `set_attn_implementation`, module hooks and the Cache API.
+
+Differences handled here:
+
+- The cache keyword of decoder layers and models: `past_key_values` up to 5.23, `cache` from 5.24
+  (the old name is still accepted there, with a deprecation warning, until 5.40).
+- Processor outputs a model does not take: tokenizers of 4.57 return `token_type_ids` that the
+  VLM forward (and generate's kwargs check) rejects.
+- Qwen-VL `get_rope_index`: 5.x takes `mm_token_type_ids`, 4.57 does not (both accept
+  (4, B, S) position ids with the text row first).
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from packaging.version import Version
+
+if TYPE_CHECKING:
+    import torch
+
+#: The cache keyword names, newest first.
+CACHE_KWARGS: tuple[str, ...] = ("cache", "past_key_values")
+
+
+@lru_cache(maxsize=1)
+def transformers_version() -> Version:
+    import transformers
+
+    return Version(transformers.__version__)
+
+
+@lru_cache(maxsize=64)
+def _cache_kwarg_of(forward: Any) -> str:
+    params = inspect.signature(forward).parameters
+    for name in CACHE_KWARGS:
+        if name in params:
+            return name
+    return "past_key_values"
+
+
+def cache_kwarg(module: Any) -> str:
+    """The keyword a decoder layer (or model) takes its KV cache under ("cache" from 5.24)."""
+    return _cache_kwarg_of(type(module).forward)
+
+
+def layer_cache(kwargs: dict[str, Any]) -> Any:
+    """The cache a decoder layer was called with (None when uncached), under either name."""
+    for name in CACHE_KWARGS:
+        cache = kwargs.get(name)
+        if cache is not None:
+            return cache
+    return None
+
+
+def with_layer_cache(module: Any, kwargs: dict[str, Any], cache: Any) -> dict[str, Any]:
+    """`kwargs` for calling `module` with `cache` as its KV cache (under the name it takes)."""
+    out = {k: v for k, v in kwargs.items() if k not in CACHE_KWARGS}
+    out[cache_kwarg(module)] = cache
+    return out
+
+
+def new_dynamic_cache() -> Any:
+    """A DynamicCache whose every layer keeps all positions.
+
+    Built without a config on purpose: with one, sliding-window layers keep only the last
+    window of keys, and the engines need the whole prompt of every layer (windows are applied
+    by the mask, as the model's own mask does).
+    """
+    from transformers import DynamicCache
+
+    return DynamicCache()
+
+
+def output_cache(output: Any) -> Any:
+    """The cache a model output carries (`past_key_values`, `cache` from 5.24)."""
+    for name in CACHE_KWARGS:
+        cache = getattr(output, name, None)
+        if cache is not None:
+            return cache
+    return None
+
+
+def cache_layer_kv(cache: Any, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(keys, values) stored for one layer, each (B, kv_heads, T, head_dim)."""
+    entry = cache.layers[layer]
+    return entry.keys, entry.values
+
+
+def cache_length(cache: Any, layer: int) -> int:
+    """Positions cached for `layer` (0 for an empty or missing cache)."""
+    if cache is None:
+        return 0
+    return int(cache.get_seq_length(layer))
+
+
+@lru_cache(maxsize=64)
+def _forward_params(forward: Any) -> frozenset[str] | None:
+    params = inspect.signature(forward).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None  # takes anything
+    return frozenset(params)
+
+
+def model_inputs(model: Any, encoded: dict[str, Any]) -> dict[str, Any]:
+    """Processor outputs the model's forward accepts (4.57 tokenizers add `token_type_ids`).
+
+    A forward with `**kwargs` accepts anything by signature but still rejects keys it never
+    reads in `generate`; `token_type_ids` is the only such key seen, and it is dropped unless the
+    forward names it (Gemma 3 does: it marks image tokens with it).
+    """
+    params = _forward_params(type(model).forward)
+    if params is None:
+        return {k: v for k, v in encoded.items() if k != "token_type_ids"}
+    return {k: v for k, v in encoded.items() if k in params}
+
+
+def rope_index(model: Any, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M-RoPE position ids (3, B, S), rope deltas (B, 1)) of a Qwen-VL family model."""
+    inner = model.model
+    params = inspect.signature(inner.get_rope_index).parameters
+    kwargs = {
+        key: inputs.get(key)
+        for key in ("image_grid_thw", "video_grid_thw", "attention_mask", "mm_token_type_ids")
+        if key in params
+    }
+    return inner.get_rope_index(inputs["input_ids"], **kwargs)

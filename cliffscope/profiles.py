@@ -24,6 +24,7 @@ DType = Literal["auto", "float32", "float16", "bfloat16"]
 AttnImpl = Literal["sdpa", "eager", "flash_attention_2"]
 
 BUILTIN_PREFIX = "builtin:"
+VISION_ATTN_RULE = "sdpa, or flash_attention_2 when the decoder uses it"
 
 
 class Profile(BaseModel):
@@ -47,7 +48,12 @@ class Profile(BaseModel):
     offload_folder: str | None = Field(
         None, description='where accelerate keeps weights of modules mapped to "disk"'
     )
-    attn_implementation: AttnImpl = Field("sdpa", description="attention kernel of the decoder")
+    attn_implementation: AttnImpl = Field(
+        "sdpa", description="attention kernel of the decoder (the layers cliffscope measures)"
+    )
+    vision_attn_implementation: AttnImpl | None = Field(
+        None, description=f"attention kernel of the vision tower; unset: {VISION_ATTN_RULE}"
+    )
     trust_remote_code: bool = Field(False, description="run the checkpoint's own Python code")
     use_safetensors: bool = Field(True, description="refuse pickled .bin weights")
     batch_size: int = Field(8, ge=1, le=4096, description="samples per forward pass")
@@ -70,6 +76,24 @@ class Profile(BaseModel):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @property
+    def vision_attention(self) -> AttnImpl:
+        """The vision tower's kernel: the profile's choice, else sdpa (flash with a flash decoder).
+
+        The tower is kept off `eager` unless asked for, so an eager decoder (or a capture
+        kernel switched in for the decoder) never slows the encoder down.
+        """
+        if self.vision_attn_implementation is not None:
+            return self.vision_attn_implementation
+        return "flash_attention_2" if self.attn_implementation == "flash_attention_2" else "sdpa"
+
+    def shown(self, key: str) -> str:
+        """A field's value for `profiles show` and the dashboard: unset kernels say what runs."""
+        value = getattr(self, key)
+        if key == "vision_attn_implementation" and value is None:
+            return f"unset: {self.vision_attention!r}"
+        return repr(value)
 
     @property
     def is_builtin_model(self) -> bool:
@@ -188,7 +212,8 @@ model = "{model}"               # hub id, local path, or builtin:demo
 dtype = "auto"                  # auto | float32 | float16 | bfloat16
 # device_map = "auto"           # spread layers over all visible GPUs
 # max_memory = {{ 0 = "20GiB", cpu = "64GiB" }}
-attn_implementation = "sdpa"    # sdpa | eager | flash_attention_2
+attn_implementation = "sdpa"    # decoder: sdpa | eager | flash_attention_2
+# vision_attn_implementation = "sdpa"  # vision tower; unset: sdpa, flash with a flash decoder
 trust_remote_code = false       # runs the checkpoint's own code when true
 batch_size = 8
 max_new_tokens = 16

@@ -17,11 +17,11 @@ from tests.tiny_models import tiny_profile
 pytestmark = pytest.mark.slow
 
 
-def _write_profile(directory: Path, name: str, model: Path, family: str) -> None:
+def _write_profile(directory: Path, name: str, model: Path, family: str, extra: str = "") -> None:
     directory.mkdir(exist_ok=True)
     (directory / f"{name}.toml").write_text(
         f'name = "{name}"\nfamily = "{family}"\nmodel = "{model}"\ndtype = "float32"\n'
-        "max_new_tokens = 3\n"
+        f"max_new_tokens = 3\n{extra}"
     )
 
 
@@ -36,15 +36,18 @@ def test_check_prints_layout_and_groups(tmp_path: Path, tiny_llava_path: Path) -
     assert "16 for a 640x480 image; grids base 4x4" in out
     assert "<image>×16" in out  # the image run is compressed in the strip
     assert " image 16 " in out and "KV cache" in out
+    assert "attention sdpa (vision tower sdpa)" in out
 
 
 def test_check_json_groups(tmp_path: Path, tiny_qwen2_vl_path: Path) -> None:
-    _write_profile(tmp_path / "profiles", "tinyq", tiny_qwen2_vl_path, "auto")
+    extra = 'vision_attn_implementation = "eager"\n'
+    _write_profile(tmp_path / "profiles", "tinyq", tiny_qwen2_vl_path, "auto", extra)
     args = ["--profiles-dir", str(tmp_path / "profiles"), "models", "check", "tinyq", "--json"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["family"] == "qwen2-vl" and data["num_kv_heads"] == 2
+    assert (data["attn_implementation"], data["vision_attn_implementation"]) == ("sdpa", "eager")
     [[start, stop]] = data["groups"]["image"]  # one run of positions
     assert (
         stop - start == data["image_tokens"] == data["grids"][0]["rows"] * data["grids"][0]["cols"]

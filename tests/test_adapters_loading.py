@@ -94,6 +94,47 @@ def test_eager_decoder_keeps_sdpa_vision_and_same_logits(tiny_llava_path: Path) 
     assert sdpa.decoder_layers()[0].self_attn.config._attn_implementation == "cliffscope_eager"
 
 
+@pytest.mark.slow
+def test_vision_attn_implementation_reaches_the_tower_only(tiny_llava_path: Path) -> None:
+    """An eager tower under an sdpa decoder: set on the loaded vision config and its layers."""
+    from cliffscope.models.summary import vision_attention
+
+    sdpa = load_adapter(tiny_profile(tiny_llava_path, "llava"))
+    eager = load_adapter(tiny_profile(tiny_llava_path, "llava", vision_attn_implementation="eager"))
+    assert eager.model.config.vision_config._attn_implementation == "eager"
+    tower = eager.model.model.vision_tower
+    attentions = [m for name, m in tower.named_modules() if name.endswith("self_attn")]
+    assert len(attentions) == 2 and all(
+        m.config._attn_implementation == "eager" for m in attentions
+    )
+    assert eager.text_attention() == "sdpa" and vision_attention(eager.model.config) == "eager"
+    assert vision_attention(sdpa.model.config) == "sdpa"
+    batch = sdpa.build_batch([IMAGE], [PROMPT])
+    with torch.no_grad():
+        a = sdpa.model(**batch.inputs).logits
+        b = eager.model(**batch.inputs).logits
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_unset_vision_kernel_is_sdpa_or_follows_a_flash_decoder(tiny_llava_path: Path) -> None:
+    config = loading.load_config(tiny_profile(tiny_llava_path, "llava"))
+    cases = [  # (decoder, tower as set in the profile, tower as loaded)
+        ("sdpa", None, "sdpa"),
+        ("eager", None, "sdpa"),
+        ("flash_attention_2", None, "flash_attention_2"),
+        ("flash_attention_2", "sdpa", "sdpa"),
+        ("eager", "eager", "eager"),
+        ("sdpa", "flash_attention_2", "flash_attention_2"),
+    ]
+    for decoder, set_tower, tower in cases:
+        profile = tiny_profile(
+            tiny_llava_path, "llava", attn=decoder, vision_attn_implementation=set_tower
+        )
+        assert profile.vision_attention == tower
+        assert loading.attn_implementation(profile, config) == {
+            "": decoder, "text_config": decoder, "vision_config": tower}  # fmt: skip
+
+
 def test_bfloat16_profile_casts_model_and_pixels(tiny_llava_path: Path) -> None:
     adapter = load_adapter(tiny_profile(tiny_llava_path, "llava", dtype="bfloat16"))
     assert adapter.dtype is torch.bfloat16

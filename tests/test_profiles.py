@@ -47,6 +47,12 @@ def test_check_command_passes_on_shipped(tmp_path: Path) -> None:
         ('name = "p"\nmodel = "m"\nfamily = "gpt"\n', 3, "family", "llava"),
         ('name = "p"\nmodel = "m"\ntrust_remote_code = "yes"\n', 3, "trust_remote_code", "bool"),
         ('name = "p"\nmodel = "m"\nbatch_size = 0\n', 3, "batch_size", "greater than or equal"),
+        (
+            'model = "m"\n\n# tower\nvision_attn_implementation = "flash"\n',
+            4,
+            "vision_attn_implementation",
+            "'flash_attention_2'",
+        ),  # fmt: skip
     ],
 )
 def test_errors_name_file_line_and_key(

@@ -41,6 +41,17 @@ def test_a_keep_ratio_sweep_cannot_start_at_k_0() -> None:
         check_keep_ratio_layers([0, 2], 0.5)
 
 
+@pytest.mark.parametrize("command", ["analyze", "sweep"])
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_max_new_tokens_must_be_a_positive_int(tmp_path: Path, command: str, value: str) -> None:
+    runs = tmp_path / "runs"
+    args = ["--runs-dir", str(runs), command, "-p", "demo", "-t", "shapes-vqa"]
+    result = CliRunner().invoke(cli, [*args, "--max-new-tokens", value])
+    assert result.exit_code == 2, result.output
+    assert "--max-new-tokens" in result.output and len(result.output.splitlines()) < 10
+    assert not runs.exists() or not any(runs.iterdir())
+
+
 @pytest.fixture()
 def dirs(tmp_path: Path, tiny_llava_path: Path) -> tuple[Path, Path]:
     return profile_dirs(tmp_path, tiny_llava_path, batch_size=3)
@@ -117,3 +128,22 @@ def test_caption_sweep_with_keep_ratio_scores_cider_per_layer(dirs) -> None:
     assert out["points"][0]["kv_saved"] == pytest.approx(
         8 / (16 + run.samples()[0]["n_text"]) * 2 / 3
     )
+
+
+@pytest.mark.slow
+def test_sweep_max_new_tokens_caps_every_answer(dirs, tiny_llava_path) -> None:
+    """--max-new-tokens 4 beats the profile's 3: in run.toml, the result, and every answer."""
+    from transformers import AutoTokenizer
+
+    profiles, runs = dirs
+    args = ["--runs-dir", str(runs), "--profiles-dir", str(profiles), "sweep", "-p", "tiny"]
+    args += ["-t", "shapes-vqa", "--limit", "2", "--layers", "0,3", "--max-new-tokens", "4"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = RunDir(runs / result.output.splitlines()[0].strip())
+    assert run.status.value == "done"
+    assert run.read_spec()["params"]["max_new_tokens"] == 4
+    assert run.result()["max_new_tokens"] == 4
+    tok = AutoTokenizer.from_pretrained(tiny_llava_path)
+    lengths = {len(tok(r["prediction"], add_special_tokens=False).input_ids) for r in run.samples()}
+    assert max(lengths) == 4 and len(run.samples()) == 2 * 3  # base, k = 0, k = 3

@@ -215,8 +215,42 @@ async def test_launch_form_refuses_bad_fields(tmp_path) -> None:
         form.query_one("#limit").value = "0"
         await pilot.press("ctrl+s")
         await wait_for(pilot, shows(pilot, "limit must be at least 1"))
+        form.query_one("#limit").value = "4"
+        form.query_one("#max-new-tokens").value = "0"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, shows(pilot, "max tokens must be at least 1"))
         assert isinstance(app.screen, LaunchScreen)
     assert not any((tmp_path / "runs").iterdir())  # nothing was created
+
+
+async def test_launch_form_max_new_tokens_reaches_the_run(tmp_path, monkeypatch) -> None:
+    """Typed in the form, the cap lands in run.toml's [params]; left empty, it is absent."""
+    import shutil
+
+    from cliffscope import paths
+    from cliffscope.store import RunDir
+    from cliffscope.tui.screens.launch import LaunchScreen
+    from tests.test_tui_support import fake_worker
+
+    fake_worker(tmp_path, monkeypatch)
+    (tmp_path / "profiles").mkdir()
+    shutil.copy(paths.BUILTIN_PROFILES_DIR / "demo.toml", tmp_path / "profiles")
+    app = make_app(tmp_path / "runs", tmp_path / "profiles")
+    async with app.run_test(size=SIZE) as pilot:
+        for n, typed in enumerate(["7", ""], start=1):  # the limit (n) tells the runs apart
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
+            form = app.screen
+            assert form.query_one("#max-new-tokens").parent.display  # shown for an analysis
+            form.query_one("#limit").value = str(n)
+            form.query_one("#max-new-tokens").value = typed
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda n=n: len(app.runs) == n, what="the launched run")
+            await wait_for(pilot, lambda: not isinstance(app.screen, LaunchScreen))
+    specs = [RunDir(row.path).spec for row in app.runs]
+    params = {len(spec["subset"]["ids"]): spec["params"] for spec in specs}
+    assert params[1]["max_new_tokens"] == 7
+    assert "max_new_tokens" not in params[2]
 
 
 def test_tui_command_is_wired_into_the_cli() -> None:

@@ -108,7 +108,10 @@ def render(summary: ModelSummary) -> None:
         "heads", f"{s.num_heads} query / {s.num_kv_heads} key-value, head dim {s.head_dim}"
     )
     facts.add_row("hidden size", f"{s.hidden_size}  (vocab {s.vocab_size:,})")
-    facts.add_row("weights", f"{s.dtype} on {s.device}, attention {s.attn_implementation}")
+    vision = (
+        f" (vision tower {s.vision_attn_implementation})" if s.vision_attn_implementation else ""
+    )
+    facts.add_row("weights", f"{s.dtype} on {s.device}, attention {s.attn_implementation}{vision}")
     facts.add_row(
         "image tokens",
         f"{s.image_tokens} for a {s.image_size[0]}x{s.image_size[1]} image; grids "

@@ -43,9 +43,15 @@ def sample_options(command: F) -> F:
 
 
 def launch_options(command: F) -> F:
-    """``--data --set --detach --processes`` (listed last in ``--help``)."""
+    """``--max-new-tokens --data --set --detach --processes`` (listed last in ``--help``)."""
     for option in reversed(
         [
+            click.option(
+                "--max-new-tokens",
+                type=click.IntRange(min=1),
+                help="Answer length cap in tokens; overrides the profile's and the task's "
+                "(default: the smaller of the two).",
+            ),
             click.option(
                 "--data",
                 "data_path",
@@ -84,12 +90,17 @@ def start_run(
     task: str,
     limit: int | None,
     seed: int,
+    max_new_tokens: int | None,
     data_path: str | None,
     overrides: tuple[str, ...],
     detach: bool,
     processes: int,
 ) -> None:
-    """Write the run directory, start its worker, print the run id, then follow or return."""
+    """Write the run directory, start its worker, print the run id, then follow or return.
+
+    ``max_new_tokens`` joins the run's params (run.toml's [params]), where the worker's
+    `JobContext.max_new_tokens` prefers it to the profile's and the task's caps.
+    """
     from cliffscope.cli.follow import follow
     from cliffscope.run_factory import new_run
     from cliffscope.tasks.registry import parse_set
@@ -100,7 +111,7 @@ def start_run(
         kind,
         profile,
         task,
-        params,
+        params | {"max_new_tokens": max_new_tokens},
         limit=limit,
         seed=seed,
         data_path=data_path,

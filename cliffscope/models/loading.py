@@ -74,13 +74,13 @@ def torch_dtype(name: str) -> Any:
 
 
 def attn_implementation(profile: Profile, config: Any) -> dict[str, str]:
-    """Dict form: the profile's kernel for the decoder, the vision tower keeps its own (sdpa).
+    """Dict form: the decoder gets `attn_implementation`, every other sub-model (the vision
+    tower, a projector with attention) gets `Profile.vision_attention`.
 
-    Keeping the tower on sdpa means a capture kernel registered for the decoder later (or
-    `eager` chosen for it) never slows down or breaks the vision encoder.
+    The decoder runs cliffscope's wrapper around its kernel (`models.kernel`); the tower never
+    does.
     """
-    text = profile.attn_implementation
-    vision = text if text == "flash_attention_2" else "sdpa"
+    text, vision = profile.attn_implementation, profile.vision_attention
     out = {"": text}
     for key in getattr(config, "sub_configs", {}):
         sub = getattr(config, key, None)

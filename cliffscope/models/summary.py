@@ -41,6 +41,7 @@ class ModelSummary:
     dtype: str
     device: str
     attn_implementation: str
+    vision_attn_implementation: str | None  # None: no separate vision config
     parameters: int
     weights_bytes: int
     kv_bytes_per_1k_tokens: int
@@ -54,6 +55,16 @@ class ModelSummary:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def vision_attention(config: Any) -> str | None:
+    """The kernel the loaded vision tower runs: its sub-config's, the first that is not text."""
+    text = config.get_text_config()
+    for key in getattr(config, "sub_configs", {}):
+        sub = getattr(config, key, None)
+        if sub is not None and sub is not text:
+            return str(sub._attn_implementation)
+    return None
 
 
 def token_strip(adapter: ModelAdapter, ids: list[int], groups: Any) -> list[TokenPiece]:
@@ -127,6 +138,7 @@ def summarize(
         dtype=str(adapter.dtype).removeprefix("torch."),
         device=str(adapter.device),
         attn_implementation=adapter.text_attention(),
+        vision_attn_implementation=vision_attention(adapter.model.config),
         parameters=params,
         weights_bytes=weight_bytes,
         kv_bytes_per_1k_tokens=kv,

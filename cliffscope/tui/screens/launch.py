@@ -74,6 +74,16 @@ class LaunchScreen(Screen):
             )
             yield _row("seed", Input("0", type="integer", id="seed", compact=True))
             yield _row(
+                "max tokens",
+                Input(
+                    "",
+                    type="integer",
+                    id="max-new-tokens",
+                    compact=True,
+                    placeholder="answer cap (empty = smaller of profile and task)",
+                ),
+            )
+            yield _row(
                 "query",
                 Select(
                     [("last prompt position", "last"), ("every answer token", "answer")],
@@ -211,10 +221,12 @@ class LaunchScreen(Screen):
             note.update("")
 
     # ---- submit -------------------------------------------------------------------------------
-    def _int(self, wid: str, name: str, minimum: int, empty: int | None = None) -> int | None:
+    def _int(
+        self, wid: str, name: str, minimum: int, empty: int | None = None, optional: bool = False
+    ) -> int | None:
         text = self.query_one(f"#{wid}", Input).value.strip()
         if not text:
-            if empty is None and name != "limit":
+            if empty is None and not optional:
                 raise ValidationError(f"{name} is required")
             return empty
         value = int(text)
@@ -231,8 +243,9 @@ class LaunchScreen(Screen):
         profile = self.query_one("#profile", Select).value
         if profile is Select.BLANK:
             raise ValidationError("no valid profile", hint="create one on the Profiles screen (p)")
-        limit = self._int("limit", "limit", 1)
+        limit = self._int("limit", "limit", 1, optional=True)
         seed = self._int("seed", "seed", 0) or 0
+        max_new_tokens = self._int("max-new-tokens", "max tokens", 1, optional=True)
         params: dict = {}
         if kind == "analysis":
             params = {
@@ -253,6 +266,7 @@ class LaunchScreen(Screen):
                 "mode": self.query_one("#mode", Select).value,
                 "keep_ratio": ratio,
             }
+        params["max_new_tokens"] = max_new_tokens  # None (dropped by new_run): no override
         overrides_text = self.query_one("#overrides", Input).value.split()
         data_path = self.query_one("#data-path", Input).value.strip() or None
         return LaunchRequest(

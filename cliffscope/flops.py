@@ -14,6 +14,7 @@ decoder's prefill (vision tower and LM head excluded, which truncation does not 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,14 +75,24 @@ def mean_savings(
     counts: list[tuple[int, int]],
     k: int,
     keep_ratio: float | None = None,
+    kept: Callable[[int], int] | None = None,
 ) -> tuple[float, float]:
-    """Mean (flops_saved, kv_saved) over prompts given as (n_image, n_text) pairs."""
+    """Mean (flops_saved, kv_saved) over prompts given as (n_image, n_text) pairs.
+
+    `kept(n_image)` is how many image tokens stay (a token strategy's `kept`); `keep_ratio`
+    is the FastV shortcut round(R * n).
+    """
     if not counts:
         return 0.0, 0.0
+    if kept is None:
+        ratio = keep_ratio or 0.0
+
+        def kept(n: int) -> int:
+            return int(ratio * n + 0.5)
+
     flops = kv = 0.0
     for n_image, n_text in counts:
-        kept = int((keep_ratio or 0.0) * n_image + 0.5)
-        f, c = savings(dims, n_image, n_text, k, kept)
+        f, c = savings(dims, n_image, n_text, k, kept(n_image))
         flops += f
         kv += c
     return flops / len(counts), kv / len(counts)

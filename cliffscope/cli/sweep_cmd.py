@@ -27,7 +27,9 @@ from cliffscope.sweep_layers import LAYERS_HELP, check_keep_ratio_layers, parse_
     default="drop",
     show_default=True,
     help="drop: image tokens leave hidden states, KV cache and masks; mask: image keys are "
-    "masked, nothing removed (the paper's / FastV's code).",
+    "masked, nothing removed (the paper's / FastV's code). On text positions the two are "
+    "identical (tested), so --engine shared computes mask mode by dropping (run.toml and the "
+    "run log say so); --engine naive computes it through masks.",
 )
 @click.option(
     "--keep-ratio",
@@ -51,6 +53,13 @@ from cliffscope.sweep_layers import LAYERS_HELP, check_keep_ratio_layers, parse_
     help="shared: one forward per batch, layers k..L-1 recomputed per k; naive: every k on "
     "its own (same answers, slower; for checking).",
 )
+@click.option(
+    "--verify",
+    type=click.IntRange(min=0),
+    help="Re-run N samples with the naive engine and record how often the shared engine's "
+    "answers agree (with the margin of each disagreement). Default: 8 in bfloat16/float16, "
+    "where rounding can flip near-tied tokens, 0 in float32; 0 turns it off.",
+)
 @launch_options
 @pass_ctx
 def sweep_command(
@@ -60,6 +69,7 @@ def sweep_command(
     keep_ratio: float | None,
     tolerance: float,
     engine: str,
+    verify: int | None,
     **run_args: Any,
 ) -> None:
     """Score the task with image tokens truncated from layer k on, for every k, and find the
@@ -72,5 +82,8 @@ def sweep_command(
         "keep_ratio": keep_ratio,
         "tolerance": tolerance,
         "engine": engine,
+        "verify": verify,
     }
+    if mode == "mask" and engine == "shared":
+        params["computed_as"] = "drop"
     start_run(ctx, "sweep", params, **run_args)

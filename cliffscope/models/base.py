@@ -9,10 +9,10 @@ building with the processor's chat template, group spans from token ids, greedy 
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -185,6 +185,10 @@ class ModelAdapter(ABC):
         self.profile = profile
         self.model.eval()
         self._base_attention = kernel.install(self)
+        #: the checkpoint's generation settings as loaded (the model's own copy is neutralised)
+        self.checkpoint_generation_config = copy.deepcopy(model.generation_config)
+        self.policy = self._decoding_policy()
+        self.policy.clean(model.generation_config, self.tokenizer.pad_token_id)
 
     @classmethod
     def model_class(cls) -> Any:
@@ -428,13 +432,12 @@ class ModelAdapter(ABC):
 
     # --- decoding -----------------------------------------------------------------------
 
-    @cached_property
-    def policy(self) -> DecodingPolicy:
+    def _decoding_policy(self) -> DecodingPolicy:
         """The decoding policy of this checkpoint (see `models.decoding`)."""
         from cliffscope.models.decoding import DecodingPolicy
 
         return DecodingPolicy.from_checkpoint(
-            self.model.generation_config,
+            self.checkpoint_generation_config,
             eos_sources=(self.text_config, self.tokenizer),
             pad_token_id=self.tokenizer.pad_token_id,
             vision_token_ids=self.vision_token_ids(),

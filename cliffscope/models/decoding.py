@@ -212,18 +212,28 @@ class DecodingPolicy:
         ]
 
     # ---- generate ---------------------------------------------------------------------------
-    def generation_config(self, config: Any, max_new_tokens: int, pad_token_id: int | None) -> Any:
-        """A copy of the checkpoint's config for `generate`: neutral where the policy says so,
-        honoured fields cleared (the policy's logits processor applies them), our stop tokens."""
-        out = copy.deepcopy(config)
+    def clean(self, config: Any, pad_token_id: int | None) -> None:
+        """Make a model's own generation config neutral, IN PLACE.
+
+        `generate` fills every field a caller leaves at its default from the model's config, so
+        a neutral value passed per call is not enough (None would be refilled with the
+        checkpoint's `forced_eos_token_id`, say): the model's config itself says nothing but
+        the policy's stop tokens. The honoured fields are cleared because the policy's logits
+        processor applies them.
+        """
         for key, value in NEUTRAL.items():
-            if hasattr(out, key):
-                setattr(out, key, value)
+            if hasattr(config, key):
+                setattr(config, key, value)
         for key in HONOURED:
-            if hasattr(out, key):
-                setattr(out, key, None)
-        out.eos_token_id = list(self.stop_ids) or None
-        out.pad_token_id = pad_token_id
+            if hasattr(config, key):
+                setattr(config, key, None)
+        config.eos_token_id = list(self.stop_ids) or None
+        config.pad_token_id = pad_token_id
+
+    def generation_config(self, config: Any, max_new_tokens: int, pad_token_id: int | None) -> Any:
+        """A neutral copy of `config` (see `clean`) for one `generate` call."""
+        out = copy.deepcopy(config)
+        self.clean(out, pad_token_id)
         out.max_new_tokens = max_new_tokens
         out.max_length = None
         return out

@@ -144,10 +144,9 @@ class AnalysisJob:
 
         adapter = self.adapter
         images, prompts = [s.image for s in samples], [s.prompt for s in samples]
+        # The decoding policy never emits image placeholders, so teacher-forcing the answer
+        # cannot add a second image.
         answers = adapter.generate_ids(adapter.build_batch(images, prompts), self.max_new_tokens)
-        # An image placeholder inside a teacher-forced answer would be read as a second image.
-        image_token = adapter.image_token_id
-        answers = [a[: a.index(image_token)] if image_token in a else a for a in answers]
         predictions = [adapter.decode(a) for a in answers]
         batch = adapter.build_batch(images, prompts, answers=answers)
         map_rows = [r for r, s in enumerate(samples) if s.id in self.map_ids]
@@ -167,6 +166,7 @@ class AnalysisJob:
                 "id": sample.id,
                 "question": sample.question,
                 "prediction": predictions[r],
+                "answer_ids": answers[r],
                 "references": list(sample.references),
                 "score": scores[r],
                 "n_tokens": batch.groups[r].counts(),

@@ -17,13 +17,16 @@ from typing import Any
 from cliffscope.aggregate.sweep import BASE, aggregate
 from cliffscope.errors import CliffscopeError
 from cliffscope.store import RunDir, RunStore
+from cliffscope.strategies.registry import from_run_params
 from cliffscope.worker.batch_loop import run_in_batches
 from cliffscope.worker.context import JobContext
+from cliffscope.worker.engine_check import EngineCheck
+from cliffscope.worker.engine_check import summary as verification_summary
 
 
-def resolve_layers(spec: Any, num_layers: int, keep_ratio: float | None) -> list[int]:
-    """The run's `layers` param ("all" or a list) as sorted ints within 0..L."""
-    first = 1 if keep_ratio is not None else 0
+def resolve_layers(spec: Any, num_layers: int, first: int = 0) -> list[int]:
+    """The run's `layers` param ("all" or a list) as sorted ints within first..L (a strategy
+    that ranks by layer k-1's attention starts at 1)."""
     if spec in (None, "all"):
         return list(range(first, num_layers + 1))
     layers = sorted({int(k) for k in spec})
@@ -81,12 +84,28 @@ class SweepJob:
         self.costs: dict[int, dict[str, float | None]] = {}
         self.latency: dict[str, Any] = {}
         self.adapter: Any = None
+        self.strategy = from_run_params(params)
+        self.check: EngineCheck | None = None
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
         ctx = self.ctx
         self.adapter = ctx.load_adapter()
-        self.layers = resolve_layers(ctx.params.get("layers"), self.num_layers, self.keep_ratio)
+        if self.mode == "mask" and self.engine == "shared":
+            ctx.log(
+                "mask mode, shared engine: computed by dropping the image tokens, which gives "
+                "the same answers on text positions (tested to 1e-5); --engine naive computes "
+                "through masks"
+            )
+        self.layers = resolve_layers(
+            ctx.params.get("layers"), self.num_layers, self.strategy.min_layer
+        )
+        self.check = EngineCheck(ctx, self.adapter.dtype, self.engine, ctx.params.get("verify"))
+        if self.check.ids:
+            ctx.log(
+                f"{self.check.dtype}: {len(self.check.ids)} samples are re-run with the naive "
+                "engine to measure how often the shared engine's answers agree (--verify)"
+            )
         ids = ctx.ids
         todo = [i for i in ids if not self.sample_done(i)]
         done, total = len(ids) - len(todo), len(ids)
@@ -113,7 +132,8 @@ class SweepJob:
         return int(self.adapter.num_layers)
 
     def keys(self, sample_id: str) -> list[str]:
-        return [f"{sample_id}@{BASE}", *(f"{sample_id}@{k}" for k in self.layers)]
+        checked = self.check.keys(sample_id) if self.check is not None else []
+        return [f"{sample_id}@{BASE}", *(f"{sample_id}@{k}" for k in self.layers), *checked]
 
     def sample_done(self, sample_id: str) -> bool:
         done = self.ctx.done_keys
@@ -140,12 +160,21 @@ class SweepJob:
 
         adapter = self.adapter
         batch = adapter.build_batch([s.image for s in samples], [s.prompt for s in samples])
+        keys = [s.id for s in samples]
         if self.engine == "naive":
             out = naive_sweep(
-                adapter, batch, self.layers, self.max_new_tokens, self.mode, self.keep_ratio
+                adapter,
+                batch,
+                self.layers,
+                self.max_new_tokens,
+                self.mode,
+                strategy=self.strategy,
+                keys=keys,
             )
         else:
-            out = shared_sweep(adapter, batch, self.layers, self.max_new_tokens, self.keep_ratio)
+            out = shared_sweep(
+                adapter, batch, self.layers, self.max_new_tokens, strategy=self.strategy, keys=keys
+            )
         refs = [list(s.references) for s in samples]
         choices = [s.choices for s in samples] if any(s.choices for s in samples) else None
         records: list[dict[str, Any]] = []
@@ -161,6 +190,7 @@ class SweepJob:
                     "id": sample.id,
                     "k": k,
                     "prediction": predictions[r],
+                    "answer_ids": answers[r],
                 }
                 if self.metric.corpus_level:
                     record["references"] = refs[r]
@@ -171,6 +201,10 @@ class SweepJob:
                     record["n_image"] = len(groups.image)
                     record["n_text"] = len(groups.prompt) - len(groups.image)
                 records.append(record)
+        if self.check is not None:
+            records += self.check.lines(
+                adapter, samples, out, self.layers, self.max_new_tokens, self.strategy
+            )
         return records
 
     # ---- costs --------------------------------------------------------------------------------
@@ -193,7 +227,7 @@ class SweepJob:
 
         def forward(k: int) -> float:
             start = time.perf_counter()
-            with torch.no_grad(), truncate(adapter, k, batch, self.mode, self.keep_ratio):
+            with torch.no_grad(), truncate(adapter, k, batch, self.mode, strategy=self.strategy):
                 adapter.model(**batch.inputs, position_ids=positions, logits_to_keep=1)
             sync()
             return (time.perf_counter() - start) * 1e3
@@ -223,7 +257,7 @@ class SweepJob:
             if self.mode == "mask":  # nothing is removed: no compute or memory is saved
                 flops, kv = 0.0, 0.0
             else:
-                flops, kv = mean_savings(dims, counts, k, self.keep_ratio)
+                flops, kv = mean_savings(dims, counts, k, kept=self.strategy.kept)
             self.costs.setdefault(k, {}).update(
                 {"flops_saved": round(flops, 6), "kv_saved": round(kv, 6)}
             )
@@ -254,6 +288,7 @@ class SweepJob:
             complete=complete,
             extra={
                 **self.latency,
+                "verification": verification_summary(self.records),
                 "engine": self.engine,
                 "max_new_tokens": self.max_new_tokens,
                 "computed_as": "drop" if self.engine == "shared" else self.mode,
@@ -287,5 +322,7 @@ def finalize(ctx: JobContext) -> None:
         job.costs, job.latency = ran.costs, ran.latency
     else:  # not run in this process: load the model for its dimensions
         job.adapter = ctx.load_adapter()
-        job.layers = resolve_layers(ctx.params.get("layers"), job.num_layers, job.keep_ratio)
+        job.layers = resolve_layers(
+            ctx.params.get("layers"), job.num_layers, job.strategy.min_layer
+        )
     job.write_result(complete=all(job.sample_done(i) for i in ctx.all_ids))

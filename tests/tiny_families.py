@@ -304,10 +304,7 @@ def build_tiny_gemma3(
         eoi_token_index=ids("<end_of_image>"),
     )  # fmt: skip
     processor = Gemma3Processor(
-        image_processor=Gemma3ImageProcessor(
-            size={"height": image_size, "width": image_size},
-            pan_and_scan_min_crop_size=image_size // 2,
-        ),
+        image_processor=Gemma3ImageProcessor(size={"height": image_size, "width": image_size}),
         tokenizer=tok,
         image_seq_length=tokens_per_image,
         chat_template=GEMMA3_TEMPLATE,

@@ -8,7 +8,8 @@ Sizes are chosen so a prompt carries about 15-80 image tokens and a forward take
 with the family's tiling / anyres / row separators left on: the engines must handle several
 grids and separator tokens inside one image span. Weights are random (fixed seed) except where a
 fresh config starts a projector at zero, which would make the image irrelevant (Gemma 3).
-`FAMILY_BUILDERS` maps a family name to its builder; `FAMILY_MODEL_CLASSES` to its model class.
+`FAMILY_BUILDERS` maps a family name to its builder. Differences between transformers 4.57
+and 5.x are kept in `tests/tiny_versions.py`.
 """
 
 from __future__ import annotations
@@ -17,63 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import transformers
 from transformers import PreTrainedTokenizerFast
 
+from tests import tiny_tokenizers as tt
 from tests.tiny_models import SEED, _save, _settle_generation_config
-from tests.tiny_tokenizers import (
-    GEMMA3_SPECIALS,
-    GEMMA3_TEMPLATE,
-    IDEFICS3_SPECIALS,
-    IDEFICS3_TEMPLATE,
-    INTERNVL_SPECIALS,
-    INTERNVL_TEMPLATE,
-    MISTRAL3_SPECIALS,
-    MISTRAL3_TEMPLATE,
-    ONEVISION_SPECIALS,
-    ONEVISION_TEMPLATE,
-    QWEN3_VL_TEMPLATE,
-    QWEN_SPECIALS,
-    SMOLVLM_SPECIALS,
-    SMOLVLM_TEMPLATE,
-    make_word_tokenizer,
-)
-
-# --- the version branches (transformers 4.57 vs 5.x), all here ------------------------------
-#: transformers 5 takes rotary settings as one `rope_parameters` dict (per layer type where a
-#: model has several); 4.x takes `rope_theta` plus `rope_scaling` (Gemma 3: `rope_theta` for
-#: global layers, `rope_local_base_freq` for sliding ones). 4.x Qwen processors also insist on
-#: a `Qwen2TokenizerFast` instance; 5.x accepts any tokenizer (and re-reading a Qwen2Tokenizer
-#: there would rebuild it as BPE, so it keeps the generic class). 4.57's Qwen2VLImageProcessor
-#: replaces a valid `size` by its defaults and only honours `min_pixels` / `max_pixels`.
-_V5 = int(transformers.__version__.split(".")[0]) >= 5
-
-
-def qwen_tokenizer_class() -> type[PreTrainedTokenizerFast]:
-    """The tokenizer class a Qwen-family processor accepts in this transformers release."""
-    return PreTrainedTokenizerFast if _V5 else transformers.Qwen2TokenizerFast
-
-
-def qwen_pixel_kwargs(min_pixels: int, max_pixels: int) -> dict[str, Any]:
-    """Image/video-processor kwargs bounding a Qwen image to [min_pixels, max_pixels]."""
-    size = {"size": {"shortest_edge": min_pixels, "longest_edge": max_pixels}}
-    return size if _V5 else {**size, "min_pixels": min_pixels, "max_pixels": max_pixels}
-
-
-def rope_kwargs(theta: float, *, local_theta: float | None = None, **extra: Any) -> dict:
-    """Config kwargs for a rotary base `theta` (and `local_theta` for sliding layers)."""
-    if _V5:
-        params = {"rope_type": "default", "rope_theta": theta, **extra}
-        if local_theta is None:
-            return {"rope_parameters": params}
-        local = {"rope_type": "default", "rope_theta": local_theta}
-        return {"rope_parameters": {"full_attention": params, "sliding_attention": local}}
-    out: dict[str, Any] = {"rope_theta": theta}
-    if extra:
-        out["rope_scaling"] = {"rope_type": "default", **extra}
-    if local_theta is not None:
-        out["rope_local_base_freq"] = local_theta
-    return out
+from tests.tiny_tokenizers import make_word_tokenizer
+from tests.tiny_versions import qwen_pixel_kwargs, qwen_tokenizer_class, rope_kwargs
 
 
 def _model(cls: Any, config: Any, tok: PreTrainedTokenizerFast) -> Any:
@@ -131,7 +81,7 @@ def build_tiny_llava_onevision(
         LlavaOnevisionVideoProcessor,
     )
 
-    tok = _chatml_tokenizer(ONEVISION_SPECIALS, extra={"image_token": "<image>"})
+    tok = _chatml_tokenizer(tt.ONEVISION_SPECIALS, extra={"image_token": "<image>"})
     s = image_size
     pinpoints = [[s * r, s * c] for r in (1, 2) for c in (1, 2)]
     config = LlavaOnevisionConfig(
@@ -153,7 +103,7 @@ def build_tiny_llava_onevision(
         tokenizer=tok,
         num_image_tokens=(s // patch_size) ** 2,
         vision_feature_select_strategy="full",
-        chat_template=ONEVISION_TEMPLATE,
+        chat_template=tt.ONEVISION_TEMPLATE,
     )
     model = _model(LlavaOnevisionForConditionalGeneration, config, tok)
     return _save(model, processor, Path(path))
@@ -172,7 +122,7 @@ def build_tiny_qwen3_vl(path: Path, *, num_layers: int = 3, patch_size: int = 4)
         Qwen3VLVideoProcessor,
     )
 
-    tok = _chatml_tokenizer(QWEN_SPECIALS)
+    tok = _chatml_tokenizer(tt.QWEN_SPECIALS)
     ids = tok.convert_tokens_to_ids
     # head_dim 16 -> 8 rotary frequencies; interleaved (t,h,w): h at 1,4 and w at 2,5
     rope = rope_kwargs(5e6, mrope_section=[4, 2, 2], mrope_interleaved=True)
@@ -199,7 +149,7 @@ def build_tiny_qwen3_vl(path: Path, *, num_layers: int = 3, patch_size: int = 4)
         image_processor=Qwen2VLImageProcessor(**sizes),
         video_processor=Qwen3VLVideoProcessor(**sizes),
         tokenizer=tok,
-        chat_template=QWEN3_VL_TEMPLATE,
+        chat_template=tt.QWEN3_VL_TEMPLATE,
     )
     model = _model(Qwen3VLForConditionalGeneration, config, tok)
     return _save(model, processor, Path(path))
@@ -221,7 +171,7 @@ def build_tiny_internvl(
     )
 
     tok = _chatml_tokenizer(
-        INTERNVL_SPECIALS,
+        tt.INTERNVL_SPECIALS,
         extra={
             "start_image_token": "<img>",
             "end_image_token": "</img>",
@@ -250,7 +200,7 @@ def build_tiny_internvl(
         video_processor=InternVLVideoProcessor(size=size),
         tokenizer=tok,
         image_seq_length=per_tile,
-        chat_template=INTERNVL_TEMPLATE,
+        chat_template=tt.INTERNVL_TEMPLATE,
     )
     model = _model(InternVLForConditionalGeneration, config, tok)
     return _save(model, processor, Path(path))
@@ -278,7 +228,7 @@ def build_tiny_gemma3(
     )
 
     tok = make_word_tokenizer(
-        GEMMA3_SPECIALS, unk="<unk>", pad="<pad>", eos="<end_of_turn>", bos="<bos>",
+        tt.GEMMA3_SPECIALS, unk="<unk>", pad="<pad>", eos="<end_of_turn>", bos="<bos>",
         extra_words=["model", "here", "original", "some", "crops", "help", "see", "better"],
         extra={
             "image_token": "<image_soft_token>", "boi_token": "<start_of_image>",
@@ -307,7 +257,7 @@ def build_tiny_gemma3(
         image_processor=Gemma3ImageProcessor(size={"height": image_size, "width": image_size}),
         tokenizer=tok,
         image_seq_length=tokens_per_image,
-        chat_template=GEMMA3_TEMPLATE,
+        chat_template=tt.GEMMA3_TEMPLATE,
     )
     model = _model(Gemma3ForConditionalGeneration, config, tok)
     # A fresh config starts the projector at zero: every image would embed to the same vector.
@@ -352,7 +302,7 @@ def build_tiny_idefics3(
     )
 
     tok = _idefics_tokenizer(
-        IDEFICS3_SPECIALS, bos="<|begin_of_text|>", eos="<end_of_utterance>",
+        tt.IDEFICS3_SPECIALS, bos="<|begin_of_text|>", eos="<end_of_utterance>",
         pad="<|end_of_text|>",
     )  # fmt: skip
     parts = _idefics_parts(image_size, patch_size, 2)
@@ -366,7 +316,7 @@ def build_tiny_idefics3(
         image_processor=Idefics3ImageProcessor(**parts["sizes"]),
         tokenizer=tok,
         image_seq_len=parts["seq_len"],
-        chat_template=IDEFICS3_TEMPLATE,
+        chat_template=tt.IDEFICS3_TEMPLATE,
     )
     model = _model(Idefics3ForConditionalGeneration, config, tok)
     return _save(model, processor, Path(path))
@@ -387,7 +337,7 @@ def build_tiny_smolvlm(
     )
 
     tok = _idefics_tokenizer(
-        SMOLVLM_SPECIALS, bos=None, eos="<end_of_utterance>", pad="<|endoftext|>"
+        tt.SMOLVLM_SPECIALS, bos=None, eos="<end_of_utterance>", pad="<|endoftext|>"
     )
     parts = _idefics_parts(image_size, patch_size, 2)
     config = SmolVLMConfig(
@@ -401,7 +351,7 @@ def build_tiny_smolvlm(
         video_processor=SmolVLMVideoProcessor(**parts["sizes"]),
         tokenizer=tok,
         image_seq_len=parts["seq_len"],
-        chat_template=SMOLVLM_TEMPLATE,
+        chat_template=tt.SMOLVLM_TEMPLATE,
     )
     model = _model(SmolVLMForConditionalGeneration, config, tok)
     return _save(model, processor, Path(path))
@@ -423,7 +373,7 @@ def build_tiny_mistral3(
     )
 
     tok = make_word_tokenizer(
-        MISTRAL3_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>", newlines=True
+        tt.MISTRAL3_SPECIALS, unk="<unk>", pad="<pad>", eos="</s>", bos="<s>", newlines=True
     )
     config = Mistral3Config(
         vision_config={
@@ -442,7 +392,19 @@ def build_tiny_mistral3(
         tokenizer=tok,
         patch_size=patch_size,
         spatial_merge_size=2,
-        chat_template=MISTRAL3_TEMPLATE,
+        chat_template=tt.MISTRAL3_TEMPLATE,
     )
     model = _model(Mistral3ForConditionalGeneration, config, tok)
     return _save(model, processor, Path(path))
+
+
+#: builder per family, for parametrised tests
+FAMILY_BUILDERS = {
+    "llava-onevision": build_tiny_llava_onevision,
+    "qwen3-vl": build_tiny_qwen3_vl,
+    "internvl": build_tiny_internvl,
+    "gemma3": build_tiny_gemma3,
+    "idefics3": build_tiny_idefics3,
+    "smolvlm": build_tiny_smolvlm,
+    "mistral3": build_tiny_mistral3,
+}

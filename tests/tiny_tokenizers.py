@@ -2,7 +2,8 @@
 
 A word-level `tokenizers` model over a small vocabulary plus a family's special tokens, wrapped
 in `PreTrainedTokenizerFast`, and chat templates shaped like the real checkpoints' (LLaVA-1.5
-"USER: <image>\n... ASSISTANT:", LLaVA-NeXT-Mistral "[INST] ... [/INST]", Qwen2-VL ChatML).
+"USER: <image>\n... ASSISTANT:", LLaVA-NeXT-Mistral "[INST] ... [/INST]", Qwen2-VL ChatML, and
+the OneVision, Qwen3-VL, InternVL, Gemma 3, Idefics3, SmolVLM and Mistral3 families').
 """
 
 from __future__ import annotations

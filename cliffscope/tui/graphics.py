@@ -65,7 +65,7 @@ def forced(env: Mapping[str, str]) -> str | None:
     return value
 
 
-def choose(env: Mapping[str, str], is_tty: bool, found: str | None) -> Graphics:
+def choose(env: Mapping[str, str], is_tty: bool, found: str | None, problem: str = "") -> Graphics:
     """The mode to use, given what the terminal answered (`found`: sixel, kitty or None)."""
     wanted = forced(env)
     if wanted:
@@ -79,24 +79,27 @@ def choose(env: Mapping[str, str], is_tty: bool, found: str | None) -> Graphics:
         )
     if found in (SIXEL, KITTY):
         return Graphics(found, f"the terminal answered the {LABELS[found]} query")
+    if problem:
+        return Graphics(HALFBLOCK, problem)
     return Graphics(
         HALFBLOCK, "the terminal answered neither the Kitty graphics nor the Sixel query"
     )
 
 
-def _library_choice() -> str | None:
+def _library_choice() -> tuple[str | None, str]:
     """Import textual-image, which queries the terminal (Sixel first, then Kitty graphics,
-    its own order: Kitty has no Sixel, and terminals that claim both draw Sixel better)."""
+    its own order: Kitty has no Sixel, and terminals that claim both draw Sixel better).
+    Returns (sixel, kitty or None; what went wrong, if anything)."""
     try:
         from textual_image import renderable
-        from textual_image import widget as _widget  # noqa: F401 - caches the cell size now
-    except Exception:  # noqa: BLE001 - a broken terminal answer must not stop the dashboard
-        return None
+        from textual_image import widget as _widget  # noqa: F401 - measures the cell now
+    except Exception as exc:  # noqa: BLE001 - a broken terminal answer must not stop us
+        return None, f"textual-image could not start: {type(exc).__name__}: {exc}"
     if renderable.Image is renderable.SixelImage:
-        return SIXEL
+        return SIXEL, ""
     if renderable.Image is renderable.TGPImage:
-        return KITTY
-    return None
+        return KITTY, ""
+    return None, ""
 
 
 def detect(env: Mapping[str, str] | None = None) -> Graphics:
@@ -104,8 +107,8 @@ def detect(env: Mapping[str, str] | None = None) -> Graphics:
     env = os.environ if env is None else env
     stdout = sys.__stdout__
     is_tty = bool(stdout and stdout.isatty())
-    found = _library_choice() if is_tty else None
-    return choose(env, is_tty, found)
+    found, problem = _library_choice() if is_tty else (None, "")
+    return choose(env, is_tty, found, problem)
 
 
 def image_widget(mode: str, **kwargs: Any) -> Any:

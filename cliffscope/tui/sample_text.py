@@ -3,7 +3,7 @@
 Sweep: question, references, the baseline answer and the answer at every k, runs of equal
 answers folded into one line (`k 2–31`), and the flip points (the k whose score differs
 from the baseline score). Analysis: the answer and a sparkline of each group's attention
-mass per layer, next to the group's even-spread level.
+mass per layer (group name with its token count), next to the group's even-spread level.
 """
 
 from __future__ import annotations
@@ -112,19 +112,18 @@ def analysis_detail(sample_id: str, rec: dict[str, Any], view: SampleView | None
     text = Text()
     _about(text, sample_id, rec, view)
     _answer(text, "answer", rec)
-    tokens = rec.get("n_tokens")
-    if isinstance(tokens, dict):
-        text.append("tokens     ", style="dim")
-        text.append(" · ".join(f"{g} {n}" for g, n in tokens.items()) + "\n")
     mass = rec.get("mass")
     if isinstance(mass, tuple) and len(mass) == 2:
         groups, values = mass
         top = float(values.max()) if values.size else 0.0
         even = rec.get("even_spread") if isinstance(rec.get("even_spread"), dict) else {}
-        text.append(f"attention mass per layer (0–{values.shape[1] - 1}, full bar {top:.2f})\n")
+        tokens = rec.get("n_tokens") if isinstance(rec.get("n_tokens"), dict) else {}
+        text.append(f"mass per layer 0–{values.shape[1] - 1}, full bar {top:.2f}\n", style="dim")
         for group, row in zip(groups, values, strict=True):
-            text.append(f"{clip(group, 11):<11}", style="dim")
-            text.append(sparkline(row, top, 24), style="cyan" if group == "image" else "")
+            count = tokens.get(group)
+            label = f"{group} {count}" if isinstance(count, int) else group
+            text.append(f"{clip(label, 15):<16}", style="dim")
+            text.append(sparkline(row, top, 16), style="cyan" if group == "image" else "")
             spread = even.get(group)
             if isinstance(spread, (int, float)):
                 text.append(f" even {spread:.2f}", style="dim")

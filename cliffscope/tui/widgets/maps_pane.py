@@ -48,7 +48,7 @@ def slider(layers: list[int], current: int, width: int = 16) -> Text:
 def graphics_line(app: Any) -> Text:
     mode = getattr(app, "graphics", None)
     label = mode.label if mode is not None else "half-blocks"
-    return Text(f"drawn with {label} (g switches)", style="dim")
+    return Text(f"pictures: {label} (g)", style="dim")
 
 
 class MapsPane(Horizontal, can_focus=True):

@@ -77,6 +77,14 @@ def layout(image_size: tuple[int, int], n_panels: int, width: int, height: int) 
     return ow, oh, gap
 
 
+def _nearest(cells: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(rows, cols, 3) token colours enlarged to (height, width, 3), each token a block."""
+    rows, cols = cells.shape[:2]
+    ys = np.minimum(((np.arange(height) + 0.5) * rows / height).astype(int), rows - 1)
+    xs = np.minimum(((np.arange(width) + 0.5) * cols / width).astype(int), cols - 1)
+    return cells[ys][:, xs]
+
+
 def resized(image: Any, width: int, height: int) -> np.ndarray:
     """The image as an RGB float array of `width` x `height`: bilinear, except blown up
     three times or more (a 64-pixel test scene), where nearest keeps the pixels sharp."""
@@ -96,7 +104,6 @@ def blend(
     alpha: float = ALPHA,
 ) -> np.ndarray:
     """RGB uint8 array (h, w, 3) no larger than `width` x `height` pixels, aspect kept."""
-    from PIL import Image
 
     panels = panel_groups(grids) or [[]]
     ow, oh, gap = layout(image_size, len(panels), width, height)
@@ -117,10 +124,7 @@ def blend(
             if x1 <= x0 or y1 <= y0 or g >= len(values):
                 continue
             norm = values[g] / top if top > 0 else np.zeros_like(values[g])
-            cells = Image.fromarray(norm.astype(np.float32), mode="F").resize(
-                (x1 - x0, y1 - y0), Image.NEAREST
-            )
-            heat = colormap(np.asarray(cells))
+            heat = _nearest(colormap(norm), x1 - x0, y1 - y0)  # colour tokens, then enlarge
             panel[y0:y1, x0:x1] = (1 - alpha) * base[y0:y1, x0:x1] + alpha * heat
             covered[y0:y1, x0:x1] = True
         if members:

@@ -124,7 +124,8 @@ class MapsPane(Horizontal, can_focus=True):
             info.update(Text(f"{entry['id']}: {exc}", style="red"))
             return
         picture.show(
-            lambda w, h: blend(loaded.image, loaded.image_size, loaded.grids, values, w, h)
+            lambda w, h: blend(loaded.image, loaded.image_size, loaded.grids, values, w, h),
+            key=(id(loaded), self.map_view, self.map_layer),
         )
         info.update(self._info(entry, loaded, layers, peak(values)))
 

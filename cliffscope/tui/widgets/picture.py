@@ -87,6 +87,7 @@ class Picture(Container):
         super().__init__(**kwargs)
         self.mode = HALFBLOCK
         self._draw_fn: Draw | None = None
+        self._key: object = None
         self._child: Widget | None = None
         self._drawn_for: tuple[int, int] | None = None
 
@@ -99,8 +100,14 @@ class Picture(Container):
     def _graphics_changed(self, value: graphics.Graphics) -> None:
         self._set_mode(value.mode)
 
-    def show(self, draw: Draw | None) -> None:
-        """Draw this from now on (None: show nothing)."""
+    def show(self, draw: Draw | None, key: object = None) -> None:
+        """Draw this from now on (None: show nothing). A `key` equal to the last one's means
+        the same picture: nothing is redrawn (a Sixel re-encode costs tenths of a second).
+        Keys may hold `id()`s of objects `draw` closes over: kept alive with it, an id cannot
+        be reused by another object while it is the current key."""
+        if key is not None and key == self._key and draw is not None:
+            return
+        self._key = key if draw is not None else None
         self._draw_fn, self._drawn_for = draw, None
         if isinstance(self._child, HalfBlocks):
             self._child.set_draw(draw)

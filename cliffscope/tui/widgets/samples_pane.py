@@ -183,7 +183,8 @@ class SamplesPane(Vertical):
             text.append("\nloading the picture…", style="dim")
         self.query_one("#sample-text", Static).update(text)
         image = view.image if view is not None else None
-        self.query_one(Picture).show(None if image is None else lambda w, h: fit(image, w, h))
+        draw = None if image is None else lambda w, h: fit(image, w, h)
+        self.query_one(Picture).show(draw, key=(sid, id(image)))
 
     @work(thread=True, exclusive=True, group="sample-picture", exit_on_error=False)
     def _load_view(self, source: SampleSource, sid: str, image_file: Any) -> None:

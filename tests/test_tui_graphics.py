@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import pty
 import re
@@ -175,3 +176,26 @@ async def test_maps_tab_in_protocol_modes_draws_the_blend_at_pixel_size(tmp_path
             assert f'"1;1;{width};{height}' in text
     finally:
         tgp._send_tgp_message = original
+
+
+async def test_help_says_which_mode_draws_pictures_and_lists_g(tmp_path) -> None:
+    from rich.console import Console
+
+    from cliffscope.tui.screens.help import HelpScreen, bindings_table
+
+    store = fake_store(tmp_path / "runs")
+    sweep = next(r for r in store.list() if r.kind == "sweep")
+    reason = "inside tmux, which passes neither Kitty graphics nor Sixel by default"
+    app = make_app(tmp_path / "runs", graphics=Graphics(HALFBLOCK, reason))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(pilot, lambda: app.loaded)
+        app.open_run(sweep.id)
+        await pilot.pause(0.3)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = " ".join(str(s.render()) for s in app.screen.query("Static"))
+        assert f"Pictures are drawn with half-blocks ({reason})" in " ".join(text.split())
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(bindings_table(app.screen.below))
+        keys = console.export_text()
+        assert re.search(r"\bg\s+Pictures: Kitty/Sixel/half-blocks", keys), keys

@@ -114,7 +114,7 @@ async def test_flow_and_maps_tabs(tmp_path) -> None:
         await wait_for(pilot, shows(pilot, "LLaVA-CAM"))
         await pilot.press("down")
         await wait_for(pilot, shows(pilot, "sample s-000001"))
-        heat = app.screen.query_one("HeatmapView")
+        heat = app.screen.query_one("#heatmap HalfBlocks")
         line = heat.render_line(heat.size.height // 2)
         assert "▀" in line.text and len({seg.style for seg in line}) > 3
 

@@ -4,7 +4,7 @@ Layout (every link relative, so the folder renders on a code-hosting site as it 
 
 one run (default folder: the run directory itself, as DESIGN.md puts it)::
 
-    summary.md  figures/{flow,sweep,maps-<id>}.png
+    summary.md  figures/{flow,sweep,maps-<id>,overlay-<id>-<band>}.png
     data/{summary.json,flow.csv,sweep.csv,cliffs.csv}
 
 several runs (default folder: ./cliffscope-report-<UTC time>/)::
@@ -31,6 +31,7 @@ from typing import Any
 
 from cliffscope.errors import ValidationError
 from cliffscope.report import compare, tables
+from cliffscope.report.mapfile import inside, load_map
 from cliffscope.report.rundata import RunData, find_partner, store_partner
 from cliffscope.report.summary import Assets, render_summary
 from cliffscope.store import RunDir
@@ -59,14 +60,6 @@ def default_out_dir(runs: Sequence[RunDir], now: datetime | None = None) -> Path
 
 def _safe_file_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:80] or "sample"
-
-
-def _inside(root: Path, rel: Any) -> Path | None:
-    """`root / rel` if it stays inside root (paths in result.json are data, not trusted)."""
-    if not isinstance(rel, str) or not rel:
-        return None
-    path = (root / rel).resolve()
-    return path if path.is_relative_to(root.resolve()) else None
 
 
 def _csv_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -161,7 +154,7 @@ def _map_figure(
     if not isinstance(entry, dict):
         return
     sample_id = str(entry.get("id", index))
-    map_file = _inside(run.path, entry.get("file"))
+    map_file = inside(run.path, entry.get("file"))
     try:
         data = json.loads(map_file.read_text(encoding="utf-8")) if map_file else None
     except (OSError, ValueError) as exc:
@@ -178,10 +171,40 @@ def _map_figure(
     name = f"maps-{_safe_file_part(sample_id)}.png"
     if f"figures/{name}" in assets.figures.values():
         name = f"maps-{index}-{_safe_file_part(sample_id)}.png"
-    image = _inside(run.path, entry.get("image"))
+    image = inside(run.path, entry.get("image"))
     title = f"sample {sample_id}"
     if w.figure(figures.maps_figure, fig_dir / name, data, image, chosen, title=title):
         assets.figures[f"maps:{sample_id}"] = f"figures/{name}"
+    stem = name[len("maps-") : -len(".png")]
+    overlays = _overlay_figures(run, entry, sample_id, fig_dir / f"overlay-{stem}", w, layers)
+    if overlays:
+        assets.overlays[sample_id] = overlays
+
+
+def _overlay_figures(
+    run: RunData, entry: dict[str, Any], sample_id: str, prefix: Path, w: _Writer, layers: Any
+) -> list[tuple[str, str]]:
+    """The dashboard's blend as PNG, one per band of layers (one per layer with --layers):
+    (band label, link relative to the summary) for each one written."""
+    from cliffscope.report import overlay
+
+    try:
+        loaded = load_map(run.path, entry)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        w.result.warnings.append(f"overlays of {sample_id}: {exc}")
+        return []
+    available = sorted(set().union(*(loaded.layer_list(v) for v in ("attention", "cam"))))
+    if layers:
+        bands = [[layer] for layer in layers if layer in available]
+    else:
+        bands = overlay.layer_bands(available)
+    made = []
+    for band in bands:
+        path = prefix.with_name(f"{prefix.name}-{band[0]}-{band[-1]}.png")
+        title = f"sample {sample_id}, {overlay.band_label(band)}"
+        if w.figure(overlay.band_figure, path, loaded, band, title=title):
+            made.append((overlay.band_label(band), f"figures/{path.name}"))
+    return made
 
 
 def _export_one(

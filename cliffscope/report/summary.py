@@ -42,6 +42,7 @@ class Assets:
     """What the exporter made for one run, as links relative to its summary.md."""
 
     figures: dict[str, str] = field(default_factory=dict)  # "flow", "sweep", "maps:<id>"
+    overlays: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # id: (band, png)
     textplots: dict[str, str] = field(default_factory=dict)  # "flow", "sweep"
     data: list[str] = field(default_factory=list)
 
@@ -279,17 +280,26 @@ def sweep_section(run: RunData, partner: RunData | None, assets: Assets) -> str:
 
 
 def maps_section(run: RunData, assets: Assets) -> str:
-    maps = [(key[5:], path) for key, path in assets.figures.items() if key.startswith("maps:")]
-    if not maps:
+    grids = {key[5:]: path for key, path in assets.figures.items() if key.startswith("maps:")}
+    ids = list(dict.fromkeys([*grids, *assets.overlays]))
+    if not ids:
         return ""
     by_id = {str(s.get("id")): s for s in run.samples}
     parts = [
         "## Attention and CAM maps",
-        "Top row: attention of the query to the image tokens; bottom row: LLaVA-CAM; one column "
-        "per layer, upsampled over the image, each panel scaled to its own range.",
+        "Per sample, first all layers at a glance (top row: attention of the query to the image "
+        "tokens; bottom row: LLaVA-CAM; one column per layer, each panel scaled to its own "
+        "range), then the dashboard's overlay for each band of layers (the band's mean map over "
+        "the image, each image grid over its own box, scaled from 0 to the peak shown).",
     ]
-    for sample_id, path in maps:
-        parts.append(md_image(f"maps of sample {sample_id}", path))
+    for sample_id in ids:
+        if sample_id in grids:
+            parts.append(md_image(f"maps of sample {sample_id}", grids[sample_id]))
+        overlays = assets.overlays.get(sample_id) or []
+        if overlays:
+            parts.append(
+                " ".join(md_image(f"sample {sample_id}, {band}", path) for band, path in overlays)
+            )
         sample = by_id.get(sample_id, {})
         refs = sample.get("references")
         refs_text = " / ".join(map(str, refs)) if isinstance(refs, list) else refs

@@ -196,7 +196,9 @@ class SweepJob:
                     record["references"] = refs[r]
                 else:
                     record["score"] = scores[r]
-                if k == BASE:
+                if k == BASE:  # what the Samples tab and the report show beside the answers
+                    record["question"] = sample.question
+                    record["references"] = refs[r]
                     groups = batch.groups[r]
                     record["n_image"] = len(groups.image)
                     record["n_text"] = len(groups.prompt) - len(groups.image)

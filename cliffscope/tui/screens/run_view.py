@@ -68,7 +68,9 @@ class RunViewScreen(Screen):
         "layer with 95% intervals; grey is the even-spread level, the vertical line the cliff; "
         "d toggles mass and density. Maps: ←/→ layer, ↑/↓ sample, t attention/CAM. Sweep: score "
         "against the truncation layer k, baseline in grey, green = sweep cliff, magenta = flow "
-        "cliff. Samples: f shows only flipped (sweep) or wrong (analysis) samples."
+        "cliff. Samples: f shows only flipped (sweep) or wrong (analysis) samples; the "
+        "selected sample's picture, question and answers show beside the list. g switches "
+        "how pictures are drawn (Kitty graphics, Sixel, half-blocks)."
     )
     BINDINGS = [
         keys.BACK,
@@ -82,6 +84,7 @@ class RunViewScreen(Screen):
         Binding("x", "cancel", "Cancel"),
         Binding("u", "resume", "Resume"),
         Binding("e", "export", "Export"),
+        Binding("g", "graphics", "Pictures: Kitty/Sixel/half-blocks", show=False),
         # pane keys live here (not on the panes) so focus can stay on the tab bar: a tab
         # switch then moves no focus, which keeps the footer and the tables' caches intact
         Binding("d", "flow_measure", "Flow: mass/density", show=False),
@@ -166,6 +169,7 @@ class RunViewScreen(Screen):
         self.run_data.spec = spec or self.run_data.spec
         if self.run_data.result is None:  # the poller may have brought a newer one already
             self.run_data.result = result
+        self.samples.set_source(self.run_data.path, self.run_data.spec.get("task"))
         self._row, self._partner_key = None, ()  # redraw the header, look for the partner
         self._row_changed(self.app.runs)
         self._redraw_results()
@@ -348,6 +352,9 @@ class RunViewScreen(Screen):
 
     def action_resume(self) -> None:
         self.app.resume(self.run_id)
+
+    def action_graphics(self) -> None:
+        self.app.cycle_graphics()
 
     def action_export(self) -> None:
         self.app.open_export([self.run_id])

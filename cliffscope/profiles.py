@@ -19,7 +19,6 @@ from cliffscope.errors import Location, NotFoundError, ValidationError
 from cliffscope.naming import check_name
 from cliffscope.tomlfile import parse_toml, pydantic_errors
 
-Family = Literal["llava", "llava-next", "qwen2-vl", "qwen2.5-vl", "auto"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 AttnImpl = Literal["sdpa", "eager", "flash_attention_2"]
 
@@ -33,7 +32,9 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(description="profile name, used on the command line")
-    family: Family = Field("auto", description="adapter family; auto reads the model config")
+    family: str = Field(
+        "auto", description="adapter family (`cliffscope models support`); auto reads the config"
+    )
     model: str = Field(description="hub id, local path, or builtin:demo")
     revision: str | None = Field(None, description="hub revision (commit, tag or branch)")
     dtype: DType = Field(
@@ -68,6 +69,16 @@ class Profile(BaseModel):
             check_name(value, "profile name")
         except ValidationError as exc:
             raise ValueError(exc.hint or exc.what) from None
+        return value
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from cliffscope.models.registry import AUTO, list_families
+
+        known = [*list_families(), AUTO]
+        if value not in known:
+            raise ValueError(f"unknown family {value!r}; one of: {', '.join(known)}")
         return value
 
     @field_validator("model")
@@ -206,7 +217,7 @@ def save_profile(path: str | os.PathLike, updates: dict[str, Any]) -> LoadedProf
 PROFILE_TEMPLATE = """\
 # cliffscope model profile. Every key is documented in `cliffscope profiles show --help`.
 name = "{name}"
-family = "auto"                 # llava | llava-next | qwen2-vl | qwen2.5-vl | auto
+family = "auto"                 # auto, or one of `cliffscope models support`
 model = "{model}"               # hub id, local path, or builtin:demo
 # revision = "main"
 dtype = "auto"                  # auto | float32 | float16 | bfloat16

@@ -13,7 +13,7 @@ from cliffscope.errors import CliffscopeError
 from cliffscope.models import loading
 from cliffscope.models.llava import LlavaAdapter
 from cliffscope.models.loading import detect_family, load_adapter, resolve_model_source
-from cliffscope.models.registry import ADAPTERS, get_adapter_class
+from cliffscope.models.registry import get_adapter_class, list_families, model_types
 from tests.tiny_models import tiny_profile
 
 IMAGE = Image.new("RGB", (40, 30), (200, 40, 40))
@@ -207,13 +207,17 @@ def test_builtin_demo_resolves_to_demo_dir(
         resolve_model_source(tiny_profile("builtin:other", "llava"))
 
 
-def test_registry_is_lazy_and_complete() -> None:
-    assert set(ADAPTERS) == {"llava", "llava-next", "qwen2-vl", "qwen2.5-vl", "generic"}
-    for family in ADAPTERS:
-        assert get_adapter_class(family).family == family
+def test_families_are_declared_by_their_adapter_classes() -> None:
+    families = list_families()
+    assert {"llava", "llava-next", "qwen2-vl", "qwen2.5-vl", "qwen3-vl", "gemma3"} <= set(families)
+    assert families[-1] == "generic"  # the fallback comes last
+    for family in families:
+        cls = get_adapter_class(family)
+        assert cls.family == family and cls.description
+        assert all(model_types()[t] == family for t in cls.model_types)
     with pytest.raises(CliffscopeError, match="unknown model family"):
         get_adapter_class("gpt2")
-    assert loading.MODEL_TYPES["qwen2_5_vl"] == "qwen2.5-vl"
+    assert model_types()["qwen2_5_vl"] == "qwen2.5-vl"
 
 
 def test_build_batch_rejects_mismatched_inputs(tiny_llava_path: Path) -> None:

@@ -9,8 +9,8 @@ names a family: every layer's OWN arguments are rewritten by the same rule —
 
 - the hidden states (first positional argument, or `hidden_states`) are replaced;
 - every per-position argument is gathered at the kept positions: the tensors of
-  `position_embeddings` and `position_ids` along their sequence axis, `cache_position`
-  renumbered;
+  `position_embeddings*` (4.57's Gemma 3 passes `_global` and `_local` ones) and
+  `position_ids` along their sequence axis, `cache_position` renumbered;
 - the attention mask is replaced by one the engine builds (`masks.layer_mask`);
 - the cache goes under whichever name the layer takes (`compat.with_layer_cache`);
 - anything else passes through untouched.
@@ -105,8 +105,9 @@ def gathered_kwargs(
 ) -> dict[str, Any]:
     """A layer's per-position arguments at the kept positions `index` (B, T) of `length`."""
     out: dict[str, Any] = {}
-    if "position_embeddings" in kwargs:
-        out["position_embeddings"] = take_rotary(kwargs["position_embeddings"], index, length)
+    for key, value in kwargs.items():  # `position_embeddings`; 4.57 Gemma 3: `_global`, `_local`
+        if key.startswith("position_embeddings"):
+            out[key] = take_rotary(value, index, length)
     if "position_ids" in kwargs:
         out["position_ids"] = take_position_ids(kwargs["position_ids"], index, length)
     cache_position = kwargs.get("cache_position")

@@ -5,8 +5,11 @@ engines build those layers' masks themselves, from one boolean rule applied in O
 positions (the index each kept slot had in the untruncated sequence):
 
     key visible  =  key valid (not padding)
-                 and key position <= query position                  (causal)
+                 and (key position <= query position                 (causal)
+                      or both in the same image block)               (Gemma 3: image both ways)
                  and query position - key position < window          (sliding-window layers)
+
+(4.57 lets a block escape the window: (causal and in window) or same block; see compat.)
                  and (key not blocked or key is the query itself)     (mask mode, knockout)
 
 Windows are counted in original positions, as the untouched model counts them, so a sliding
@@ -31,16 +34,30 @@ def allowed_keys(
     key_positions: torch.Tensor,
     window: int | None = None,
     blocked: torch.Tensor | None = None,
+    query_blocks: torch.Tensor | None = None,
+    key_blocks: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, Q, K) boolean: which key each query may attend to (see module docstring).
 
-    `valid`, `key_positions`: (B, K); `query_positions`: (B, Q); `blocked`: (B, K) or (B, Q, K).
+    `valid`, `key_positions`, `key_blocks`: (B, K); `query_positions`, `query_blocks`: (B, Q);
+    `blocked`: (B, K) or (B, Q, K). Block id 0 means "in no block".
     """
+    from cliffscope.models.compat import blocks_escape_windows
+
     q = query_positions[:, :, None]
     k = key_positions[:, None, :]
-    allowed = valid.bool()[:, None, :] & (k <= q)
-    if window is not None:
-        allowed &= q - k < window
+    order = k <= q
+    near = (q - k < window) if window is not None else None
+    if query_blocks is not None and key_blocks is not None:
+        qb, kb = query_blocks[:, :, None], key_blocks[:, None, :]
+        same = (qb == kb) & (qb > 0)
+        if near is not None and blocks_escape_windows():
+            order, near = (order & near) | same, None
+        else:
+            order = order | same
+    allowed = valid.bool()[:, None, :] & order
+    if near is not None:
+        allowed &= near
     if blocked is not None:
         block = blocked[:, None, :] if blocked.dim() == 2 else blocked
         allowed &= ~block | (k == q)
@@ -76,14 +93,18 @@ def layer_mask(
     dtype: torch.dtype,
     window: int | None = None,
     blocked: torch.Tensor | None = None,
+    query_blocks: torch.Tensor | None = None,
+    key_blocks: torch.Tensor | None = None,
 ) -> Any:
     """The mask one layer gets over a changed sequence (see module docstring)."""
     base = implementation.removeprefix("cliffscope_")
-    if base.startswith("flash") and blocked is None:
+    if base.startswith("flash") and blocked is None and key_blocks is None:
         contiguous = bool(((key_positions[:, 1:] - key_positions[:, :-1]) <= 1).all())
         if window is None or contiguous:
             return flash_padding_mask(valid)
-    allowed = allowed_keys(valid, query_positions, key_positions, window, blocked)
+    allowed = allowed_keys(
+        valid, query_positions, key_positions, window, blocked, query_blocks, key_blocks
+    )
     return format_mask(allowed, implementation, dtype)
 
 

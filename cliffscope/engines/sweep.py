@@ -26,6 +26,7 @@ log say so).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ class _Recorder:
         self.first = min(ks) if ks else adapter.num_layers
         self.image = image_mask(batch)
         self.valid = batch.attention_mask.bool()
+        self.blocks = adapter.attention_blocks(batch)
         self.keep: dict[int, KeepPlan] = {}
         self.entry: dict[int, torch.Tensor] = {}
         self.calls: dict[int, dict[str, Any]] = {}
@@ -152,8 +154,10 @@ def shared_sweep(
         layer.register_forward_pre_hook(recorder.hook(i), with_kwargs=True)
         for i, layer in enumerate(decoder)
     ]
+    injections = adapter.injections()
+    recording = injections.recording() if injections is not None else contextlib.nullcontext([])
     try:
-        with tapping(recorder.tap):
+        with tapping(recorder.tap), recording as injected:
             out = adapter.model(
                 **batch.inputs,
                 position_ids=positions,
@@ -169,7 +173,9 @@ def shared_sweep(
     result.first_logits[BASE] = out.logits[:, -1].float()
     keep_kv = max_new_tokens > 1
     branch_logits, text_kv = (
-        _recompute_branches(adapter, ks, recorder, cache, keep_kv) if ks else (None, {})
+        _recompute_branches(adapter, ks, recorder, cache, keep_kv, injected[:1])
+        if ks
+        else (None, {})
     )
     for i, k in enumerate(ks):
         result.first_logits[k] = branch_logits[i * len(batch) : (i + 1) * len(batch)]
@@ -188,11 +194,19 @@ def shared_sweep(
 
 
 def _recompute_branches(
-    adapter: ModelAdapter, ks: list[int], recorder: _Recorder, cache: Any, keep_kv: bool
+    adapter: ModelAdapter,
+    ks: list[int],
+    recorder: _Recorder,
+    cache: Any,
+    keep_kv: bool,
+    injected: list[Any],
 ) -> tuple[torch.Tensor, dict[int, Prefix]]:
     """Layers k..L-1 for every branch on the kept positions after the shared prefix, batched
-    across branches per layer; returns the first-token logits and each layer's branch cache."""
+    across branches per layer (plus the features a family injects after a layer, at the kept
+    image rows); returns the first-token logits and each layer's branch cache."""
     decoder = adapter.decoder_layers()
+    injections = adapter.injections()
+    blocks = recorder.blocks
     windows = adapter.layer_windows()
     shared = recorder.keep[ks[0]].shared
     batch = recorder.keep[ks[0]].index.shape[0]
@@ -208,6 +222,7 @@ def _recompute_branches(
             masks: dict[int | None, Any] = {}
         call = recorder.calls[j]
         if windows[j] not in masks:
+            key_blocks = None if blocks is None else take(blocks, index, 1)
             masks[windows[j]] = layer_mask(
                 adapter.attention_kernel,
                 valid,
@@ -215,16 +230,28 @@ def _recompute_branches(
                 index[:, shared:],
                 hidden.dtype,
                 window=windows[j],
+                key_blocks=key_blocks,
+                query_blocks=None if key_blocks is None else key_blocks[:, shared:],
             )
         keys, values = compat.cache_layer_kv(cache, j)
         kv = _SharedPrefixKV(keys[:, :, :shared], values[:, :, :shared], hidden.shape[0] // batch)
         updates = gathered_kwargs(call, index[:, shared:], length, past=shared)
-        hidden = decoder[j](
-            hidden,
-            **layer_call(
-                decoder[j], call, kv, attention_mask=masks[windows[j]], use_cache=True, **updates
-            ),
+        hidden = compat.layer_output(
+            decoder[j](
+                hidden,
+                **layer_call(
+                    decoder[j],
+                    call,
+                    kv,
+                    attention_mask=masks[windows[j]],
+                    use_cache=True,
+                    **updates,
+                ),
+            )
         )
+        if injected:
+            rows = torch.arange(hidden.shape[0], device=hidden.device) % batch
+            hidden = injections.add(injected[0], j, hidden, index[:, shared:], rows)
         if keep_kv:  # only decoding needs them; single-token sweeps save the memory
             text_kv[j] = Prefix(kv.keys, kv.values, valid=valid, positions=index)
     return adapter.head(hidden[:, -1:])[:, -1].float(), text_kv

@@ -70,6 +70,8 @@ class _Step:
     query_positions: torch.Tensor  # (B, Q) original positions of the queries
     dtype: torch.dtype
     blocked: torch.Tensor | None = None  # (B, K) mask mode: removed image keys
+    key_blocks: torch.Tensor | None = None  # (B, K) both-ways attention blocks (Gemma 3)
+    query_blocks: torch.Tensor | None = None  # (B, Q)
     index: torch.Tensor | None = None  # (B, T) drop mode, fresh call: kept positions
     length: int = 0  # sequence length `index` points into
     masks: dict[int | None, Any] = field(default_factory=dict)
@@ -99,6 +101,7 @@ class Truncation:
         self.windows = adapter.layer_windows()
         self.image = image_mask(batch)
         self.prompt_valid = batch.attention_mask.bool()
+        self.blocks = adapter.attention_blocks(batch)
         #: image positions the strategy kept (B, S), fixed by the first forward
         self.selected: torch.Tensor | None = None
         #: kept positions of the last fresh forward (drop mode)
@@ -163,6 +166,8 @@ class Truncation:
                 step.dtype,
                 window=window,
                 blocked=step.blocked,
+                query_blocks=step.query_blocks,
+                key_blocks=step.key_blocks,
             )
         return step.masks[window]
 
@@ -183,12 +188,28 @@ class Truncation:
         dropped = image.clone()
         dropped[:, :prompt] &= ~self.selected
         self._fresh_length = length
+        blocks = self._blocks(length)
         if self.mode == "mask":
             positions = torch.arange(length, device=device).expand(valid.shape[0], length)
-            return _Step(valid, positions, positions, dtype, blocked=dropped)
+            return _Step(
+                valid, positions, positions, dtype, blocked=dropped,
+                key_blocks=blocks, query_blocks=blocks,
+            )  # fmt: skip
         plan = keep_plan(~dropped, valid, image)
         self.plan = plan
-        return _Step(plan.valid, plan.index, plan.index, dtype, index=plan.index, length=length)
+        kept_blocks = None if blocks is None else take(blocks, plan.index, 1)
+        return _Step(
+            plan.valid, plan.index, plan.index, dtype, index=plan.index, length=length,
+            key_blocks=kept_blocks, query_blocks=kept_blocks,
+        )  # fmt: skip
+
+    def _blocks(self, length: int) -> torch.Tensor | None:
+        """Both-ways blocks over a sequence of `length` (generated positions are in none)."""
+        if self.blocks is None:
+            return None
+        out = self.blocks.new_zeros(self.blocks.shape[0], length)
+        out[:, : self.blocks.shape[1]] = self.blocks[:, :length]
+        return out
 
     def _continued(self, past: int, n_new: int, dtype: torch.dtype) -> _Step:
         """A cached step: `n_new` text tokens after `past` cached positions of layer k."""
@@ -202,13 +223,22 @@ class Truncation:
             blocked = torch.zeros(batch, total, dtype=torch.bool, device=device)
             blocked[:, : self._fresh_length] = self._blocked_prefix()
             valid = extend_valid(self.prompt_valid, total)
-            return _Step(valid, positions, positions[:, past:], dtype, blocked=blocked)
+            blocks = self._blocks(total)
+            return _Step(
+                valid, positions, positions[:, past:], dtype, blocked=blocked,
+                key_blocks=blocks, query_blocks=None if blocks is None else blocks[:, past:],
+            )  # fmt: skip
         plan = self.plan
         generated = past - plan.length + n_new  # tokens after the fresh sequence, these included
         tail = self._fresh_length + torch.arange(generated, device=device).expand(batch, generated)
         keys = torch.cat([plan.index, tail], dim=1)
         valid = torch.cat([plan.valid, torch.ones_like(tail, dtype=torch.bool)], dim=1)
-        return _Step(valid, keys, keys[:, -n_new:], dtype)
+        blocks = self._blocks(self._fresh_length + generated)
+        key_blocks = None if blocks is None else take(blocks, keys, 1)
+        return _Step(
+            valid, keys, keys[:, -n_new:], dtype,
+            key_blocks=key_blocks, query_blocks=None if key_blocks is None else key_blocks[:, -n_new:],
+        )  # fmt: skip
 
     def _blocked_prefix(self) -> torch.Tensor:
         prompt = self.image.shape[1]

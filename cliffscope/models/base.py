@@ -11,147 +11,23 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-
 from cliffscope.errors import CliffscopeError
+from cliffscope.models.batch import (  # noqa: F401 - re-exported: the seam's data types
+    GROUP_NAMES,
+    ImageGrid,
+    PreparedBatch,
+    TokenGroups,
+    position_runs,
+)
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
     from cliffscope.models.decoding import DecodingPolicy
     from cliffscope.profiles import Profile
-
-GROUP_NAMES: tuple[str, ...] = ("system", "image", "instruction", "output")
-
-
-@dataclass(frozen=True)
-class TokenGroups:
-    """Where each token group of one row lies in the (left-padded) batch sequence.
-
-    `system`, `output` and `pad` are contiguous `range`s; `image` and `instruction` are sorted
-    position sequences, because separators inside an image run (tile markers, `[IMG_BREAK]`,
-    `<row_1_col_2>` ...) have other ids: they are text, and they belong to the instruction,
-    like every prompt position after the first image token that is not an image token. All
-    positions are in the padded row, so `length` is the same for every row of a batch. `pad`
-    is the left padding (`range(0, n_pad)`); `output` is empty unless answers were
-    teacher-forced, and always starts where the prompt ends.
-    """
-
-    system: range
-    image: Sequence[int]
-    instruction: Sequence[int]
-    output: range
-    pad: range
-    length: int
-
-    def spans(self) -> dict[str, Sequence[int]]:
-        """The four groups by name (`GROUP_NAMES`)."""
-        return {name: getattr(self, name) for name in GROUP_NAMES}
-
-    def counts(self) -> dict[str, int]:
-        """Number of tokens per group (the `n_tokens` of a sample line)."""
-        return {name: len(span) for name, span in self.spans().items()}
-
-    @property
-    def prompt(self) -> range:
-        """All non-pad prompt positions (system + image + instruction)."""
-        return range(self.system.start, self.output.start)
-
-    @property
-    def last_prompt_position(self) -> int:
-        """The position whose logits predict the first answer token."""
-        return self.output.start - 1
-
-    @property
-    def image_runs(self) -> list[range]:
-        """The image positions as maximal contiguous runs (one unless separators interrupt)."""
-        return position_runs(self.image)
-
-    def group_of(self, position: int) -> str:
-        """Group name of a position ("pad" for padding)."""
-        if not 0 <= position < self.length:
-            raise IndexError(f"position {position} outside a sequence of length {self.length}")
-        for name, span in (("pad", self.pad), ("system", self.system), ("output", self.output)):
-            if position in span:
-                return name
-        return "image" if position in set(self.image) else "instruction"
-
-
-def position_runs(positions: Sequence[int]) -> list[range]:
-    """Sorted positions as maximal runs of consecutive positions."""
-    runs: list[range] = []
-    for p in positions:
-        if runs and runs[-1].stop == p:
-            runs[-1] = range(runs[-1].start, p + 1)
-        else:
-            runs.append(range(p, p + 1))
-    return runs
-
-
-@dataclass(frozen=True)
-class ImageGrid:
-    """Image-token positions laid out on a 2-D grid, and the image area they cover.
-
-    `positions` are sequence positions in row-major order (`rows * cols` of them), so
-    `values[positions].reshape(rows, cols)` is the map. `box` is (x0, y0, x1, y1) in the pixels
-    of the ORIGINAL image (before the processor resized it), so a map can be drawn over it.
-    """
-
-    positions: list[int]
-    rows: int
-    cols: int
-    box: tuple[float, float, float, float]
-    label: str
-
-    def __post_init__(self) -> None:
-        if len(self.positions) != self.rows * self.cols:
-            raise ValueError(
-                f"grid {self.label!r}: {len(self.positions)} positions for {self.rows}x{self.cols}"
-            )
-
-    def to_json(self) -> dict[str, Any]:
-        """The `grids` entry of a `maps/<id>.json` file."""
-        return {"label": self.label, "rows": self.rows, "cols": self.cols, "box": list(self.box)}
-
-
-@dataclass
-class PreparedBatch:
-    """Model inputs for a batch plus everything needed to read the outputs back.
-
-    - `inputs`: the dict for `model(**inputs)` (input_ids, attention_mask, pixel_values and the
-      family's extras such as `image_sizes` or `image_grid_thw`), already on `input_device()`.
-    - `groups`: one `TokenGroups` per row.
-    - `prompt_lengths`: non-pad prompt tokens per row (system + image + instruction).
-    - `answer_ids`: the teacher-forced answer token ids per row, or None.
-    - `image_sizes`: (width, height) of each row's ORIGINAL image, like `PIL.Image.size`.
-    - `texts`: the rendered chat-template prompt per row (before image-token expansion).
-    """
-
-    inputs: dict[str, Any]
-    groups: list[TokenGroups]
-    prompt_lengths: list[int]
-    answer_ids: list[list[int]] | None
-    image_sizes: list[tuple[int, int]]
-    texts: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.groups)
-
-    @property
-    def input_ids(self) -> torch.Tensor:
-        return self.inputs["input_ids"]
-
-    @property
-    def attention_mask(self) -> torch.Tensor:
-        return self.inputs["attention_mask"]
-
-    @property
-    def seq_len(self) -> int:
-        return int(self.inputs["input_ids"].shape[1])
 
 
 class ModelAdapter(ABC):
@@ -174,8 +50,10 @@ class ModelAdapter(ABC):
     family: ClassVar[str] = ""
     #: `config.model_type` values this adapter is made for (empty: any, see GenericAdapter).
     model_types: ClassVar[tuple[str, ...]] = ()
-    #: one line for `profiles check` hints and docs/models.md
+    #: one line for `profiles check` hints, `models support` and docs/models.md
     description: ClassVar[str] = ""
+    #: the model's forward soft-caps its final logits with `final_logit_softcapping` (Gemma 2)
+    final_softcapping: ClassVar[bool] = False
 
     def __init__(self, model: Any, processor: Any, profile: Profile) -> None:
         from cliffscope.models import kernel
@@ -202,11 +80,11 @@ class ModelAdapter(ABC):
     def text_model(self) -> torch.nn.Module:
         """The decoder stack: a module with `.layers` and `.norm`.
 
-        Most families keep it at `model.model.language_model`; other checkpoints are searched
-        through `get_decoder()`.
+        Most families keep it at `model.model.language_model` (Idefics3 on 4.57: `text_model`);
+        other checkpoints are searched through `get_decoder()`.
         """
         inner = getattr(self.model, "model", None)
-        candidates = [getattr(inner, "language_model", None)]
+        candidates = [getattr(inner, "language_model", None), getattr(inner, "text_model", None)]
         if hasattr(self.model, "get_decoder"):
             candidates.append(self.model.get_decoder())
         for module in candidates:
@@ -232,9 +110,11 @@ class ModelAdapter(ABC):
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits from the last decoder layer's output: final norm, LM head, and the final logit
         soft-capping of families that have it (Gemma), exactly as the model's own forward."""
+        import torch
+
         logits = self.lm_head()(self.final_norm()(hidden))
         cap = getattr(self.text_config, "final_logit_softcapping", None)
-        if cap:
+        if cap and self.final_softcapping:
             logits = torch.tanh(logits / cap) * cap
         return logits
 
@@ -259,6 +139,11 @@ class ModelAdapter(ABC):
         if window and getattr(cfg, "use_sliding_window", True):
             return [int(window)] * n
         return [None] * n
+
+    def attention_blocks(self, batch: PreparedBatch) -> torch.Tensor | None:
+        """(B, S) ids of position blocks that attend to each other both ways besides causally
+        (Gemma 3's images), or None (causal only, most families)."""
+        return None
 
     def injections(self) -> Any:
         """Features the family adds into decoder layers at image positions (Qwen3-VL deepstack),
@@ -444,9 +329,10 @@ class ModelAdapter(ABC):
             vocab_size=int(self.lm_head().weight.shape[0]),
         )
 
-    @torch.no_grad()
     def generate_ids(self, batch: PreparedBatch, max_new_tokens: int) -> list[list[int]]:
         """Greedy answer token ids per row under the decoding policy, without the stop token."""
+        import torch
+
         from cliffscope.models import compat
 
         policy = self.policy
@@ -454,12 +340,13 @@ class ModelAdapter(ABC):
             self.model.generation_config, max_new_tokens, self.tokenizer.pad_token_id
         )
         cache = compat.new_dynamic_cache()
-        out = self.model.generate(
-            **batch.inputs,
-            generation_config=config,
-            logits_processor=policy.logits_processor(batch.seq_len),
-            **{compat.cache_kwarg(self.model): cache},
-        )
+        with torch.no_grad():
+            out = self.model.generate(
+                **batch.inputs,
+                generation_config=config,
+                logits_processor=policy.logits_processor(batch.seq_len),
+                **{compat.cache_kwarg(self.model): cache},
+            )
         self.reset_state()
         return [policy.cut(ids) for ids in out[:, batch.seq_len :].tolist()]
 

@@ -8,12 +8,23 @@ need it. The rest of cliffscope uses public transformers APIs only: `AttentionIn
 
 Differences handled here:
 
+- Gemma 3's image blocks in sliding layers (`blocks_escape_windows`).
+- What a decoder layer returns: a tensor in 5.x, a tuple in some 4.57 layers.
 - The cache keyword of decoder layers and models: `past_key_values` up to 5.23, `cache` from 5.24
   (the old name is still accepted there, with a deprecation warning, until 5.40).
 - Processor outputs a model does not take: tokenizers of 4.57 return `token_type_ids` that the
   VLM forward (and generate's kwargs check) rejects.
 - Qwen-VL `get_rope_index`: 5.x takes `mm_token_type_ids`, 4.57 does not (both accept
   (4, B, S) position ids with the text row first).
+
+For building configs and processors (the tiny conformance checkpoints, `cliffscope.conformance`):
+
+- rotary settings: 5.x takes one `rope_parameters` dict (one per layer type where a model has
+  several); 4.x takes `rope_theta` plus `rope_scaling` (Gemma 3: `rope_theta` for global layers,
+  `rope_local_base_freq` for sliding ones) and silently ignores `rope_parameters`;
+- 4.x Qwen processors insist on a `Qwen2TokenizerFast` instance (5.x accepts any tokenizer);
+- 4.57's `Qwen2VLImageProcessor` replaces a valid `size` by its defaults and honours only
+  `min_pixels` / `max_pixels`.
 """
 
 from __future__ import annotations
@@ -68,6 +79,18 @@ def with_layer_cache(module: Any, kwargs: dict[str, Any], cache: Any) -> dict[st
     return out
 
 
+def blocks_escape_windows() -> bool:
+    """Gemma 3's both-ways image blocks in sliding layers: 5.x masks AND(window, OR(causal,
+    block)); 4.57 masks OR(AND(causal, window), block), so an image token sees its whole block."""
+    return transformers_version() < Version("5.0.0")
+
+
+def layer_output(output: Any) -> Any:
+    """The hidden states a decoder layer returned: a tensor in 5.x, a 1-tuple in some 4.57
+    layers (Qwen2-VL's)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
 def new_dynamic_cache() -> Any:
     """A DynamicCache whose every layer keeps all positions.
 
@@ -103,11 +126,10 @@ def cache_length(cache: Any, layer: int) -> int:
 
 
 @lru_cache(maxsize=64)
-def _forward_params(forward: Any) -> frozenset[str] | None:
+def _forward_params(forward: Any) -> tuple[frozenset[str], bool]:
     params = inspect.signature(forward).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None  # takes anything
-    return frozenset(params)
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return frozenset(params), var_kw
 
 
 def model_inputs(model: Any, encoded: dict[str, Any]) -> dict[str, Any]:
@@ -117,10 +139,8 @@ def model_inputs(model: Any, encoded: dict[str, Any]) -> dict[str, Any]:
     reads in `generate`; `token_type_ids` is the only such key seen, and it is dropped unless the
     forward names it (Gemma 3 does: it marks image tokens with it).
     """
-    params = _forward_params(type(model).forward)
-    if params is None:
-        return {k: v for k, v in encoded.items() if k != "token_type_ids"}
-    return {k: v for k, v in encoded.items() if k in params}
+    named, var_kw = _forward_params(type(model).forward)
+    return {k: v for k, v in encoded.items() if k in named or (var_kw and k != "token_type_ids")}
 
 
 def rope_index(model: Any, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,3 +153,41 @@ def rope_index(model: Any, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.
         if key in params
     }
     return inner.get_rope_index(inputs["input_ids"], **kwargs)
+
+
+# ---- building configs and processors -----------------------------------------------------------
+
+
+def _v5() -> bool:
+    return transformers_version() >= Version("5.0.0")
+
+
+def qwen_tokenizer_class() -> Any:
+    """The tokenizer class a Qwen-family processor accepts in this transformers release."""
+    import transformers
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast if _v5() else transformers.Qwen2TokenizerFast
+
+
+def qwen_pixel_kwargs(min_pixels: int, max_pixels: int) -> dict[str, Any]:
+    """Image/video-processor kwargs bounding a Qwen image to [min_pixels, max_pixels]."""
+    size = {"size": {"shortest_edge": min_pixels, "longest_edge": max_pixels}}
+    return size if _v5() else {**size, "min_pixels": min_pixels, "max_pixels": max_pixels}
+
+
+def rope_kwargs(theta: float, *, local_theta: float | None = None, **extra: Any) -> dict:
+    """Config kwargs for a rotary base `theta` (and `local_theta` for sliding layers); `extra`
+    goes into the rope dict (M-RoPE's `mrope_section` ...)."""
+    if _v5():
+        params = {"rope_type": "default", "rope_theta": theta, **extra}
+        if local_theta is None:
+            return {"rope_parameters": params}
+        local = {"rope_type": "default", "rope_theta": local_theta}
+        return {"rope_parameters": {"full_attention": params, "sliding_attention": local}}
+    out: dict[str, Any] = {"rope_theta": theta}
+    if extra:
+        out["rope_scaling"] = {"rope_type": "default", **extra}
+    if local_theta is not None:
+        out["rope_local_base_freq"] = local_theta
+    return out

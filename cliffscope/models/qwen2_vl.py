@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from cliffscope.errors import CliffscopeError
 from cliffscope.models import compat
 from cliffscope.models.base import ImageGrid, ModelAdapter, PreparedBatch
@@ -21,6 +19,7 @@ from cliffscope.models.geometry import full_box
 class Qwen2VLAdapter(ModelAdapter):
     family = "qwen2-vl"
     model_types = ("qwen2_vl",)
+    description = "Qwen2-VL (dynamic resolution, 2x2 merge, M-RoPE)"
 
     @classmethod
     def model_class(cls) -> Any:
@@ -32,9 +31,11 @@ class Qwen2VLAdapter(ModelAdapter):
     def merge_size(self) -> int:
         return int(self.model.config.vision_config.spatial_merge_size)
 
-    def position_ids(self, batch: PreparedBatch) -> torch.Tensor:
+    def position_ids(self, batch: PreparedBatch) -> Any:
         """(4, B, S) as generate makes them: the padding-aware text row, then the M-RoPE rows
         (temporal, height, width) from the model's `get_rope_index`."""
+        import torch
+
         text = super().position_ids(batch)
         rope, _ = compat.rope_index(self.model, batch.inputs)
         return torch.cat([text[None], rope.to(text.device)], dim=0)
@@ -65,6 +66,7 @@ class Qwen2VLAdapter(ModelAdapter):
 class Qwen2_5_VLAdapter(Qwen2VLAdapter):
     family = "qwen2.5-vl"
     model_types = ("qwen2_5_vl",)
+    description = "Qwen2.5-VL (as Qwen2-VL, windowed vision attention)"
 
     @classmethod
     def model_class(cls) -> Any:

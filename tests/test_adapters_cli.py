@@ -86,3 +86,20 @@ def test_strip_colours_every_group(tiny_llava_path: Path) -> None:
     assert params == sum(p.numel() for p in adapter.model.parameters())
     assert weight_bytes == 4 * params  # float32
     assert kv == 2 * adapter.num_layers * adapter.num_kv_heads * adapter.head_dim * 4 * 1000
+
+
+@pytest.mark.slow
+def test_models_support_runs_the_conformance_checks() -> None:
+    """`models support` builds the tiny checkpoints and reports every check it ran."""
+    from cliffscope.conformance.checks import CHECKS
+
+    args = ["models", "support", "--family", "mistral3", "--attn", "sdpa", "--json"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    [row] = data["rows"]
+    assert (row["family"], row["attn"], row["dtype"]) == ("mistral3", "sdpa", "float32")
+    assert set(row["checks"]) == set(CHECKS) and all(c["passed"] for c in row["checks"].values())
+    assert data["versions"]["transformers"]
+    bad = CliRunner().invoke(cli, ["models", "support", "--family", "gpt2"])
+    assert bad.exit_code != 0 and "unknown family 'gpt2'" in str(bad.exception)

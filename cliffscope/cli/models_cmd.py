@@ -29,7 +29,17 @@ GROUP_STYLES = {
 
 @click.group("models")
 def models_group() -> None:
-    """Model adapters: check that a profile's model loads and is read correctly."""
+    """Model adapters: check that a profile's model loads and is read correctly, and which
+    families the installed transformers supports."""
+
+
+def _add_support() -> None:
+    from cliffscope.cli.support_cmd import support_cmd
+
+    models_group.add_command(support_cmd)
+
+
+_add_support()
 
 
 @models_group.command("check")

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from cliffscope.models import compat
 from cliffscope.models.base import PreparedBatch
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ def _raw_cams(adapter: ModelAdapter, inputs: dict[str, Any], batch: PreparedBatc
             position_ids=adapter.position_ids(batch),
             use_cache=False,
             logits_to_keep=torch.tensor(keep, device=adapter.device),
-        ).logits  # [B, len(keep), V]
+        ).logits
+        logits = compat.kept_logits(logits, keep)  # [B, len(keep), V]
         total = logits.new_zeros(())
         for row, pairs in enumerate(targets):
             for pos, token in pairs:

@@ -7,8 +7,9 @@ and attends to a broadcast prefix), so a later token can flip where the two best
 are nearly tied. `compare` says, per (sample, k), whether the answers agree, and for each
 disagreement the margin at the first differing token: the policy-adjusted logit of the naive
 path's token minus that of the shared path's token, read from one teacher-forced forward of the
-common prefix under truncation at k (the naive way). A margin near zero is a near-tie:
-numerical noise, not a difference the truncation made.
+common prefix under truncation at k (the naive way), and that margin relative to the step's
+largest |logit|. A small relative margin is a near-tie: numerical noise, not a difference the
+truncation made.
 """
 
 from __future__ import annotations
@@ -36,9 +37,20 @@ class Disagreement:
     k: int | str
     step: int
     margin: float  # naive token's adjusted logit minus the shared token's, at `step`
+    scale: float  # the largest |adjusted logit| at that step
+
+    @property
+    def relative(self) -> float:
+        """|margin| as a fraction of the step's logit scale (a bf16 logit keeps ~3 digits)."""
+        return abs(self.margin) / self.scale if self.scale else float("inf")
 
     def to_json(self) -> dict[str, Any]:
-        return {"k": self.k, "step": self.step, "margin": round(self.margin, 6)}
+        return {
+            "k": self.k,
+            "step": self.step,
+            "margin": round(self.margin, 6),
+            "relative": round(self.relative, 6),
+        }
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
@@ -61,11 +73,10 @@ def margin_at(
     shared_next: int | None,
     strategy: TokenStrategy,
     key: str | None,
-) -> float:
-    """Adjusted-logit margin naive - shared after prompt + `prefix`, truncated at k.
-
-    None for a "next" token means that answer ended there: its score is the best stop token's.
-    """
+) -> tuple[float, float]:
+    """(adjusted-logit margin naive - shared, largest |adjusted logit|) after prompt + `prefix`,
+    truncated at k. None for a "next" token means that answer ended there: its score is the
+    best stop token's."""
     policy = adapter.policy
     batch = adapter.build_batch([image], [prompt], answers=[prefix])
     level = adapter.num_layers if k == BASE else int(k)
@@ -83,7 +94,8 @@ def margin_at(
             return float(scores[list(policy.stop_ids)].max()) if policy.stop_ids else float("-inf")
         return float(scores[token])
 
-    return score(naive_next) - score(shared_next)
+    finite = scores[torch.isfinite(scores)]
+    return score(naive_next) - score(shared_next), float(finite.abs().max())
 
 
 def compare(
@@ -106,7 +118,7 @@ def compare(
             if step is None:
                 agree += 1
                 continue
-            margin = margin_at(
+            margin, scale = margin_at(
                 adapter,
                 images[row],
                 prompts[row],
@@ -117,5 +129,5 @@ def compare(
                 strategy,
                 keys[row] if keys else None,
             )
-            found.append(Disagreement(row=row, k=k, step=step, margin=margin))
+            found.append(Disagreement(row=row, k=k, step=step, margin=margin, scale=scale))
     return agree, total, found

@@ -9,6 +9,7 @@ need it. The rest of cliffscope uses public transformers APIs only: `AttentionIn
 Differences handled here:
 
 - Gemma 3's image blocks in sliding layers (`blocks_escape_windows`).
+- A tensor `logits_to_keep` (4.57's Qwen2-VL ignores it: `kept_logits`).
 - What a decoder layer returns: a tensor in 5.x, a tuple in some 4.57 layers.
 - The cache keyword of decoder layers and models: `past_key_values` up to 5.23, `cache` from 5.24
   (the old name is still accepted there, with a deprecation warning, until 5.40).
@@ -77,6 +78,15 @@ def with_layer_cache(module: Any, kwargs: dict[str, Any], cache: Any) -> dict[st
     out = {k: v for k, v in kwargs.items() if k not in CACHE_KWARGS}
     out[cache_kwarg(module)] = cache
     return out
+
+
+def kept_logits(logits: Any, keep: list[int]) -> Any:
+    """Logits at positions `keep` from a forward given `logits_to_keep=tensor(keep)`.
+
+    Most models slice for us; 4.57's Qwen2-VL ignores a tensor `logits_to_keep` and returns
+    every position's logits, which are then indexed here.
+    """
+    return logits if logits.shape[1] == len(keep) else logits[:, keep]
 
 
 def blocks_escape_windows() -> bool:

@@ -102,6 +102,7 @@ def summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     total = sum(int(v["total"]) for _, v in checks)
     disagreements = [{"id": i, **d} for i, v in checks for d in v.get("disagreements", [])]
     margins = [abs(float(d["margin"])) for d in disagreements]
+    relative = [float(d.get("relative", 0.0)) for d in disagreements]
     return {
         "engine": "naive",
         "dtype": checks[0][1].get("dtype"),
@@ -110,5 +111,6 @@ def summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
         "agreeing": agree,
         "agreement": agree / total if total else None,
         "max_abs_margin": max(margins) if margins else None,
+        "max_relative_margin": max(relative) if relative else None,
         "disagreements": disagreements[:50],
     }

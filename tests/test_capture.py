@@ -150,7 +150,7 @@ def test_padding_mask_as_flash_attention_passes_it_matches_the_4d_mask() -> None
         TokenGroups(range(0, 1), range(1, 3), range(3, 5), range(5, 6), range(0, 0), 6),
         TokenGroups(range(2, 3), range(3, 4), range(4, 5), range(5, 6), range(0, 2), 6),
     ]
-    collector = FlowCollector(groups, [[4, 5], [4, 5]])
+    collector = FlowCollector(groups, [[4, 5], [4, 5]], layer_index=lambda module: 0)
     arange = torch.arange(6).expand(2, 6)
     allowed = allowed_keys(padding.bool(), arange, arange)
     pos = collector.positions

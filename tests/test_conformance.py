@@ -32,9 +32,7 @@ def test_every_registered_family_has_a_tiny_checkpoint() -> None:
     assert set(FAMILIES) == set(list_families())
 
 
-@pytest.mark.parametrize(
-    "family,attn,dtype,check", CASES, ids=["-".join(case) for case in CASES]
-)
+@pytest.mark.parametrize("family,attn,dtype,check", CASES, ids=["-".join(case) for case in CASES])
 def test_conformance(family: str, attn: str, dtype: str, check: str) -> None:
     outcome = CHECKS[check](_case(family, attn, dtype))
     assert outcome.passed, f"{family} {attn} {dtype} {check}: {outcome.detail}"

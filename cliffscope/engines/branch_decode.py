@@ -63,7 +63,7 @@ class LayerView:
             raise ValueError("branch attention decodes one token per step")
         kv_heads = self.new_keys.shape[1]
         scaling = kwargs.get("scaling")
-        scaling = getattr(module, "scaling", dim**-0.5) if scaling is None else scaling
+        scaling = dim**-0.5 if scaling is None else scaling  # what sdpa uses when none is passed
         # query heads h = kv * group + i share kv head `kv` (as repeat_kv lays them out)
         q = query.reshape(rows, kv_heads, heads // kv_heads, dim)
         softcap = kwargs.get("softcap")

@@ -78,7 +78,8 @@ class FlowCollector:
         positions: Sequence[Sequence[int]],
         heads: Heads = "mean",
         map_rows: Sequence[int] = (),
-        layer_index: Callable[[torch.nn.Module], int | None] | None = None,
+        *,
+        layer_index: Callable[[torch.nn.Module], int | None],
     ) -> None:
         if heads not in ("mean", "max"):
             raise CliffscopeError(f"unknown head reduction {heads!r}", hint="use mean or max")
@@ -86,7 +87,7 @@ class FlowCollector:
         self.positions = torch.tensor([list(p) + [p[0]] * (width - len(p)) for p in positions])
         self.valid = torch.tensor([[i < len(p) for i in range(width)] for p in positions])
         self.groups = list(groups)
-        self.layer_index = layer_index or (lambda module: getattr(module, "layer_idx", None))
+        self.layer_index = layer_index  # the adapter's: which decoder layer a module is
         self.heads = heads
         self.map_rows = list(map_rows)
         self.mass: dict[int, torch.Tensor] = {}  # layer_idx -> [B, H, Q, 4], on its device

@@ -221,12 +221,14 @@ class ModelAdapter(ABC):
     def text_attention(self) -> str:
         """The decoder's attention kernel as the profile names it (`sdpa`, `eager` ...)."""
         base = getattr(self, "_base_attention", None)
-        return base or str(self.text_config._attn_implementation)
+        return base or self.attention_kernel.removeprefix("cliffscope_")
 
     @property
     def attention_kernel(self) -> str:
         """The name the decoder's layers run under (cliffscope's wrapper of the base kernel)."""
-        return str(self.text_config._attn_implementation)
+        from cliffscope.models import compat
+
+        return compat.attention_implementation(self.text_config)
 
     @property
     def tokenizer(self) -> Any:

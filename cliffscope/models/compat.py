@@ -64,6 +64,12 @@ def cache_kwarg(module: Any) -> str:
     return _cache_kwarg_of(type(module).forward)
 
 
+def attention_implementation(config: Any) -> str:
+    """The kernel name a (sub-)config runs. transformers has no public getter: every release
+    reads and writes `config._attn_implementation` (set it with `set_attn_implementation`)."""
+    return str(config._attn_implementation)
+
+
 def layer_cache(kwargs: dict[str, Any]) -> Any:
     """The cache a decoder layer was called with (None when uncached), under either name."""
     for name in CACHE_KWARGS:

@@ -59,11 +59,13 @@ class ModelSummary:
 
 def vision_attention(config: Any) -> str | None:
     """The kernel the loaded vision tower runs: its sub-config's, the first that is not text."""
+    from cliffscope.models import compat
+
     text = config.get_text_config()
     for key in getattr(config, "sub_configs", {}):
         sub = getattr(config, key, None)
         if sub is not None and sub is not text:
-            return str(sub._attn_implementation)
+            return compat.attention_implementation(sub)
     return None
 
 

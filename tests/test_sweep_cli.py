@@ -147,3 +147,38 @@ def test_sweep_max_new_tokens_caps_every_answer(dirs, tiny_llava_path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_llava_path)
     lengths = {len(tok(r["prediction"], add_special_tokens=False).input_ids) for r in run.samples()}
     assert max(lengths) == 4 and len(run.samples()) == 2 * 3  # base, k = 0, k = 3
+
+
+@pytest.mark.slow
+def test_half_precision_sweep_verifies_its_engine_on_a_subset(tmp_path, tiny_llava_path) -> None:
+    """bf16 turns --verify on by default: naive re-runs of a seeded subset, one line per sample,
+    and result.json's verification block traced to those lines; float32 leaves it off."""
+    profiles, runs = tmp_path / "profiles", tmp_path / "runs"
+    profiles.mkdir()
+    for name, dtype in (("half", "bfloat16"), ("full", "float32")):
+        (profiles / f"{name}.toml").write_text(
+            f'family = "llava"\nmodel = "{tiny_llava_path}"\ndtype = "{dtype}"\n'
+            "batch_size = 4\nmax_new_tokens = 4\n"
+        )
+    store = RunStore(runs)
+    params = {"layers": [0, 1, 3]}
+    half = new_run(store, "sweep", "half", "shapes-vqa", params, limit=12, profiles_dir=profiles)
+    assert run_worker(half.path) == 0
+    checks = [r for r in half.samples() if "verify" in r]
+    assert len(checks) == 8 and all(r["key"] == f"{r['id']}@verify" for r in checks)
+    block = half.result()["verification"]
+    assert block["n_samples"] == 8 and block["dtype"] == "bfloat16"
+    # k = 0, 1 and the baseline (k = 3 = L is the baseline itself)
+    assert block["answers"] == 8 * 3 == sum(r["verify"]["total"] for r in checks)
+    assert block["agreeing"] == sum(r["verify"]["agree"] for r in checks)
+    assert half.result()["n_samples"] == 12  # the check lines are not samples
+    assert any("re-run with the naive engine" in e.get("message", "") for e in half.events())
+    # resume: the finished checks are kept, nothing is redone
+    before = half.samples()
+    half.update_spec(status="failed")
+    assert run_worker(half.path) == 0
+    assert half.samples() == before
+    full = new_run(store, "sweep", "full", "shapes-vqa", params, limit=4, profiles_dir=profiles)
+    assert run_worker(full.path) == 0
+    assert full.result()["verification"] is None
+    assert not any("verify" in r for r in full.samples())

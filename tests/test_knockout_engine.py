@@ -176,6 +176,12 @@ def test_scores_and_changes_read_the_teacher_forced_answer(case: Case) -> None:
         assert out.base_answer[row] == pytest.approx(sum(per_token), abs=ATOL)
     p, p0 = np.exp(out.first), np.exp(out.base_first)
     np.testing.assert_allclose(out.first_change(), (p - p0) / p0, rtol=1e-9, atol=1e-12)
+    q, q0 = np.exp(out.answer), np.exp(out.base_answer)
+    np.testing.assert_allclose(out.answer_change(), (q - q0) / q0, rtol=1e-9, atol=1e-12)
+    last = adapter.num_layers - 1
+    assert out.layers(last) == range(last, last + 1)
+    first, answer = out.at("image->last", last)
+    assert np.array_equal(first, out.first[0, -1]) and np.array_equal(answer, out.answer[0, -1])
 
 
 def test_bad_requests_are_refused(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -112,13 +112,17 @@ def check_kernel(adapter: ModelAdapter) -> None:
 
 
 class BlockTap:
-    """Kernel tap: in `layers`, the model's own mask minus the blocked pairs (B, S, S)."""
+    """Kernel tap: in `layers`, the model's own mask minus the blocked pairs (B, S, S).
+
+    A model hands every layer of one type the same mask object, so the replacement is made once
+    per mask (the entry keeps the mask alive, so its id cannot be reused by another one)."""
 
     def __init__(self, adapter: ModelAdapter, blocked: torch.Tensor, layers: Iterable[int]) -> None:
         self.layer_index = adapter.layer_index
         self.kernel = adapter.attention_kernel
         self.blocked = blocked
         self.layers = set(layers)
+        self._made: dict[tuple[int, torch.device], tuple[Any, Any]] = {}
 
     def __call__(
         self, module: torch.nn.Module, query: torch.Tensor, key: Any, mask: Any, kwargs: dict
@@ -133,10 +137,15 @@ class BlockTap:
                 f"(got {n_q} queries over {n_k} keys)",
                 hint="run the teacher-forced batch in one forward, without a cache",
             )
-        rows = torch.arange(n_q, device=query.device).expand(batch, n_q)
-        visible = visible_from_mask(mask, rows, n_q, n_k, query.device)
-        blocked = self.blocked.to(query.device)
-        return blocked_mask(visible, blocked, self.kernel, mask_dtype(mask, query))
+        key = (id(mask), query.device)
+        made = self._made.get(key)
+        if made is None or made[0] is not mask:
+            rows = torch.arange(n_q, device=query.device).expand(batch, n_q)
+            visible = visible_from_mask(mask, rows, n_q, n_k, query.device)
+            blocked = self.blocked.to(query.device)
+            made = (mask, blocked_mask(visible, blocked, self.kernel, mask_dtype(mask, query)))
+            self._made[key] = made
+        return made[1]
 
 
 @contextlib.contextmanager
@@ -150,6 +159,11 @@ def blocking(
     tap = BlockTap(adapter, blocked_pairs(group_masks(batch), edges), layers)
     with tapping(tap):
         yield
+
+
+def window_layers(start: int, window: int, n_layers: int) -> range:
+    """The layers a window of `window` layers starting at `start` blocks (clipped at L)."""
+    return range(start, min(start + window, n_layers))
 
 
 # ---- scoring the teacher-forced answer ----------------------------------------------------------
@@ -166,10 +180,6 @@ class Scoring:
     weights: torch.Tensor
     first: torch.Tensor
     empty: torch.Tensor
-
-    @property
-    def n_positions(self) -> int:
-        return int(self.targets.shape[1])
 
 
 def scoring(batch: PreparedBatch) -> Scoring:
@@ -227,7 +237,7 @@ class KnockoutOutput:
 
     def layers(self, start: int) -> range:
         """The layers a window starting at `start` blocks."""
-        return range(start, min(start + self.window, self.n_layers))
+        return window_layers(start, self.window, self.n_layers)
 
     def first_change(self) -> np.ndarray:
         """[E, W, B] relative change (p_knock - p_base) / p_base of the first-token probability."""
@@ -303,7 +313,7 @@ def knockout_naive(
     n_layers = adapter.num_layers
     for e, edge in enumerate(edges):
         for s, start in enumerate(starts):
-            with blocking(adapter, batch, [edge], range(start, min(start + window, n_layers))):
+            with blocking(adapter, batch, [edge], window_layers(start, window, n_layers)):
                 f, a = _forward_scores(adapter, batch, plan)
             first[e, s], answer[e, s] = f.numpy(), a.numpy()
     return KnockoutOutput(

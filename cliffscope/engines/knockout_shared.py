@@ -43,6 +43,7 @@ from cliffscope.engines.knockout import (
     resolve,
     score,
     scoring,
+    window_layers,
 )
 from cliffscope.engines.layer_calls import gathered_kwargs, hidden_of, layer_call
 from cliffscope.engines.masks import visible_from_mask
@@ -176,7 +177,7 @@ class _Branches:
         rows_from: int,
     ) -> None:
         self.adapter, self.window, self.shared, self.rows_from = adapter, window, shared, rows_from
-        self.batch, self.length = len(batch), batch.seq_len
+        self.batch, self.length, self.n_layers = len(batch), batch.seq_len, adapter.num_layers
         self.blocked = blocked_pairs(groups, [edge], slice(shared, None))  # (B, R, S)
         rows = torch.arange(shared, self.length, device=batch.input_ids.device)
         self.rows = rows.expand(self.batch, rows.numel())  # (B, R) query positions
@@ -184,10 +185,11 @@ class _Branches:
 
     def visible(self, mask: Any) -> torch.Tensor:
         """(B, 1|H, R, S): what the recomputed rows see under a layer's own mask."""
-        key = id(mask)
+        key = id(mask)  # the recorded calls keep every mask alive: ids are not reused
         if key not in self._visible:
+            device = mask.device if isinstance(mask, torch.Tensor) else self.rows.device
             self._visible[key] = visible_from_mask(
-                mask, self.rows, self.length, self.length, self.rows.device
+                mask, self.rows.to(device), self.length, self.length, device
             )
         return self._visible[key]
 
@@ -198,7 +200,8 @@ class _Branches:
         visible = self.visible(own)
         visible = visible.repeat(n, 1, 1, 1)
         inside = torch.tensor(
-            [s <= layer < s + self.window for s in active], device=visible.device
+            [layer in window_layers(s, self.window, self.n_layers) for s in active],
+            device=visible.device,
         ).repeat_interleave(self.batch)
         blocked = self.blocked.to(visible.device).repeat(n, 1, 1) & inside[:, None, None]
         return blocked_mask(visible, blocked, self.adapter.attention_kernel, dtype)
@@ -220,14 +223,14 @@ class _Branches:
         for j in range(starts[0], len(decoder)):
             if j in starts:
                 entry = recorder.entry[j][:, shared - self.rows_from :]
-                hidden = entry if hidden is None else torch.cat([hidden, entry])
+                hidden = entry if hidden is None else torch.cat([hidden, entry.to(hidden.device)])
                 active.append(j)
             call = recorder.calls[j]
             own = call.get("attention_mask")
             mask = self.mask(own, active, j, mask_dtype(own, hidden))
             keys, values = compat.cache_layer_kv(cache, j)
             kv = _SharedPrefixKV(keys[:, :, :shared], values[:, :, :shared], len(active))
-            positions = self.rows.repeat(len(active), 1)
+            positions = self.rows.to(hidden.device).repeat(len(active), 1)
             updates = gathered_kwargs(call, positions, length, past=shared)
             hidden = compat.layer_output(
                 decoder[j](

@@ -25,6 +25,7 @@ from cliffscope.errors import ValidationError
 
 #: the knockout groups, in prompt order
 GROUPS: tuple[str, ...] = ("system", "image", "instruction", "last")
+LAST = "last"
 ARROW = "->"
 DEFAULT_EDGES_TEXT = "image->last,image->instruction,instruction->last,system->last"
 EDGES_HELP = (
@@ -51,7 +52,7 @@ class Edge:
             raise ValidationError(
                 f"knockout edge {self} joins a group to itself", hint="name two different groups"
             )
-        if self.source == "last":
+        if self.source == LAST:
             raise ValidationError(
                 f"knockout edge {self}: no prompt query comes after the last prompt position, "
                 "so nothing can read it",

@@ -184,6 +184,23 @@ def test_scores_and_changes_read_the_teacher_forced_answer(case: Case) -> None:
     assert np.array_equal(first, out.first[0, -1]) and np.array_equal(answer, out.answer[0, -1])
 
 
+def test_rows_without_an_answer_score_nan(case: Case) -> None:
+    adapter = case.adapters["sdpa"]
+    mixed = adapter.build_batch(images(), PROMPTS, answers=[[], case.answers[1]])
+    out = knockout_shared(adapter, mixed, EDGES, 2)
+    naive = knockout_naive(adapter, mixed, EDGES, 2)
+    _close(out, naive)
+    alone = knockout_shared(adapter, case.batch("sdpa", slice(1, 2)), EDGES, 2)
+    for name in ("first", "answer"):
+        assert np.isnan(getattr(out, name)[..., 0]).all()
+        np.testing.assert_allclose(
+            getattr(out, name)[..., 1], getattr(alone, name)[..., 0], atol=ATOL
+        )
+    nothing = adapter.build_batch(images(), PROMPTS, answers=[[], []])
+    for engine in (knockout_naive, knockout_shared):
+        assert np.isnan(engine(adapter, nothing, EDGES, 2).first).all()
+
+
 def test_bad_requests_are_refused(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     adapter = case.adapters["sdpa"]
     with pytest.raises(CliffscopeError, match="teacher-forced"):

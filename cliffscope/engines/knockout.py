@@ -37,7 +37,7 @@ import torch
 
 from cliffscope.engines.masks import format_mask, visible_from_mask
 from cliffscope.errors import CliffscopeError
-from cliffscope.knockout_edges import Edge, parse_edge
+from cliffscope.knockout_edges import GROUPS, LAST, Edge, parse_edge
 from cliffscope.models.kernel import tapping
 
 if TYPE_CHECKING:
@@ -53,17 +53,14 @@ def group_masks(batch: PreparedBatch) -> dict[str, torch.Tensor]:
     """(B, S) boolean position masks of the knockout groups (`knockout_edges.GROUPS`): the
     batch's groups with the last prompt position taken out of whichever group held it."""
     shape = (len(batch), batch.seq_len)
-    out = {
-        name: torch.zeros(shape, dtype=torch.bool) for name in ("system", "image", "instruction")
-    }
-    out["last"] = torch.zeros(shape, dtype=torch.bool)
+    out = {name: torch.zeros(shape, dtype=torch.bool) for name in GROUPS}
     for row, groups in enumerate(batch.groups):
-        for name in ("system", "image", "instruction"):
-            out[name][row, list(getattr(groups, name))] = True
         last = groups.last_prompt_position
-        for name in ("system", "image", "instruction"):
-            out[name][row, last] = False
-        out["last"][row, last] = True
+        for name in GROUPS:
+            if name != LAST:  # the batch's own groups, without the last prompt position
+                out[name][row, list(getattr(groups, name))] = True
+                out[name][row, last] = False
+        out[LAST][row, last] = True
     device = batch.input_ids.device
     return {name: mask.to(device) for name, mask in out.items()}
 
@@ -137,14 +134,14 @@ class BlockTap:
                 f"(got {n_q} queries over {n_k} keys)",
                 hint="run the teacher-forced batch in one forward, without a cache",
             )
-        key = (id(mask), query.device)
-        made = self._made.get(key)
+        slot = (id(mask), query.device)
+        made = self._made.get(slot)
         if made is None or made[0] is not mask:
             rows = torch.arange(n_q, device=query.device).expand(batch, n_q)
             visible = visible_from_mask(mask, rows, n_q, n_k, query.device)
             blocked = self.blocked.to(query.device)
             made = (mask, blocked_mask(visible, blocked, self.kernel, mask_dtype(mask, query)))
-            self._made[key] = made
+            self._made[slot] = made
         return made[1]
 
 
@@ -195,22 +192,24 @@ def scoring(batch: PreparedBatch) -> Scoring:
     weights = torch.zeros(targets.shape, dtype=torch.bool, device=ids.device)
     for row, groups in enumerate(batch.groups):
         weights[row, groups.output.start - start - 1 : groups.output.stop - start - 1] = True
-    first = torch.tensor([g.last_prompt_position - start for g in batch.groups], device=ids.device)
-    empty = torch.tensor([len(g.output) == 0 for g in batch.groups], device=ids.device)
+    # a row without an answer reads index 0 and scores NaN
+    first = [g.last_prompt_position - start if len(g.output) else 0 for g in batch.groups]
+    empty = [not len(g.output) for g in batch.groups]
+    first, empty = torch.tensor(first, device=ids.device), torch.tensor(empty, device=ids.device)
     return Scoring(start, targets, weights, first, empty)
 
 
 def score(logits: torch.Tensor, plan: Scoring) -> tuple[torch.Tensor, torch.Tensor]:
     """(first-token, whole-answer) log-probs (B,) from logits (B, T, V) at positions
     `plan.start` .. S-2 (float64; NaN for rows without an answer)."""
+    nan = torch.full((logits.shape[0],), float("nan"), dtype=torch.float64)
+    if logits.shape[1] == 0:  # no row has an answer
+        return nan, nan.clone()
     logp = torch.log_softmax(logits.float(), dim=-1)
-    picked = logp.gather(-1, plan.targets[..., None].to(logp.device))[..., 0].double()
-    picked = picked.cpu()
-    rows = torch.arange(picked.shape[0])
-    first = picked[rows, plan.first.cpu()]
+    picked = logp.gather(-1, plan.targets[..., None].to(logp.device))[..., 0].double().cpu()
+    first = picked[torch.arange(picked.shape[0]), plan.first.cpu()]
     answer = (picked * plan.weights.cpu()).sum(-1)
     empty = plan.empty.cpu()
-    nan = torch.tensor(float("nan"), dtype=torch.float64)
     return torch.where(empty, nan, first), torch.where(empty, nan, answer)
 
 
@@ -260,8 +259,8 @@ def resolve(
     edges: Sequence[Edge | str],
     window: int,
     starts: Sequence[int] | None,
-) -> tuple[list[Edge], list[int]]:
-    """Checked edges and sorted window starts (None: every layer)."""
+) -> tuple[list[Edge], list[int], Scoring]:
+    """Checked edges, sorted window starts (None: every layer) and the batch's scoring plan."""
     check_kernel(adapter)
     n_layers = adapter.num_layers
     parsed: list[Edge] = []
@@ -280,8 +279,7 @@ def resolve(
             f"knockout window starts {bad or 'none'} outside 0..{n_layers - 1}",
             hint=f"the model has {n_layers} decoder layers",
         )
-    scoring(batch)  # refuses a batch without answers
-    return parsed, out
+    return parsed, out, scoring(batch)
 
 
 def _forward_scores(
@@ -305,8 +303,7 @@ def knockout_naive(
     starts: Sequence[int] | None = None,
 ) -> KnockoutOutput:
     """The reference: one forward of the teacher-forced `batch` per (edge, window start)."""
-    edges, starts = resolve(adapter, batch, edges, window, starts)
-    plan = scoring(batch)
+    edges, starts, plan = resolve(adapter, batch, edges, window, starts)
     base_first, base_answer = _forward_scores(adapter, batch, plan)
     shape = (len(edges), len(starts), len(batch))
     first, answer = np.empty(shape), np.empty(shape)

@@ -42,7 +42,6 @@ from cliffscope.engines.knockout import (
     mask_dtype,
     resolve,
     score,
-    scoring,
     window_layers,
 )
 from cliffscope.engines.layer_calls import gathered_kwargs, hidden_of, layer_call
@@ -108,8 +107,7 @@ def knockout_shared(
     starts: Sequence[int] | None = None,
 ) -> KnockoutOutput:
     """`knockout_naive`'s numbers from one baseline forward (see module docstring)."""
-    edges, starts = resolve(adapter, batch, edges, window, starts)
-    plan = scoring(batch)
+    edges, starts, plan = resolve(adapter, batch, edges, window, starts)
     groups = group_masks(batch)
     blocks = adapter.attention_blocks(batch)
     firsts = {e: first_changed(groups, e, blocks) for e in edges} if window > 0 else {}

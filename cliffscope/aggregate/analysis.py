@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from cliffscope.aggregate.cliff import CliffParams, cliff_with_interval, histogram, sample_cliffs
-from cliffscope.aggregate.intervals import Resamples, mean_interval
+from cliffscope.metrics.bootstrap import Resamples, mean_interval
 
 GROUPS: tuple[str, ...] = ("system", "image", "instruction", "output")
 MEASURES: tuple[str, ...] = ("mass", "density")

@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from cliffscope.report import tables
-from cliffscope.report.markdown import MISSING, finite, fmt, fmt_int, fmt_pct, fmt_signed
+from cliffscope.vocab import MISSING, finite, fmt, fmt_int, fmt_pct, fmt_signed
 
 
 def _signed_interval(lo: float | None, hi: float | None) -> str:

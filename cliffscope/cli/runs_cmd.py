@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
 from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
-from cliffscope.errors import ValidationError
 from cliffscope.store import RunDir
 
 
@@ -178,18 +176,13 @@ def _print_layer_table(result: dict[str, Any]) -> None:
 @pass_ctx
 def cancel_cmd(ctx: Ctx, run_id: str) -> None:
     """Ask a run's worker to stop after the current batch (finished samples are kept)."""
+    from cliffscope import runops
+
     run = ctx.store().get(run_id)
-    if run.status.finished:
-        raise ValidationError(f"run {run.id} is already {run.status.value}")
-    signalled = run.request_cancel()
-    if not signalled and run.status.value in {"queued", "interrupted"}:
-        run.set_status("cancelled")
+    if runops.cancel(run):
         click.echo(f"{run.id}: cancelled")
         return
-    deadline = time.time() + 10
-    while run.is_locked() and time.time() < deadline:
-        time.sleep(0.2)
-    click.echo(f"{run.id}: {run.status.value}")
+    click.echo(f"{run.id}: {runops.wait_stopped(run).value}")
 
 
 @runs_group.command("resume")
@@ -200,12 +193,10 @@ def cancel_cmd(ctx: Ctx, run_id: str) -> None:
 @pass_ctx
 def resume_cmd(ctx: Ctx, run_id: str, detach: bool) -> None:
     """Continue a failed, cancelled or interrupted run from its last finished sample."""
-    from cliffscope.worker.launch import launch
+    from cliffscope import runops
 
     run = ctx.store().get(run_id)
-    if run.status.value == "done":
-        raise ValidationError(f"run {run.id} is already done", hint="nothing to resume")
-    proc = launch(run.path, detach=True, resume=True)
+    proc = runops.resume(run)
     if detach:
         click.echo(run.id)
         return

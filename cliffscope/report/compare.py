@@ -10,20 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from cliffscope.report import tables
-from cliffscope.report.markdown import (
+from cliffscope.report.markdown import fenced, md_escape, md_image, md_link, md_table
+from cliffscope.report.rundata import RunData
+from cliffscope.vocab import (
     DEPTH_DECIMALS,
     MISSING,
     SCORE_DECIMALS,
-    fenced,
     fmt,
     fmt_int,
     fmt_with_interval,
-    md_escape,
-    md_image,
-    md_link,
-    md_table,
 )
-from cliffscope.report.rundata import RunData
 
 COMPARE_SIZE = (12.0, 5.0)
 GROUP = "image"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import Any
 
 from cliffscope.errors import ValidationError
 from cliffscope.report import compare, tables
-from cliffscope.report.mapfile import inside, load_map
+from cliffscope.report.mapfile import inside, load_map, read_map_data
 from cliffscope.report.rundata import RunData, find_partner, store_partner
 from cliffscope.report.summary import Assets, render_summary
 from cliffscope.store import RunDir
@@ -154,14 +153,10 @@ def _map_figure(
     if not isinstance(entry, dict):
         return
     sample_id = str(entry.get("id", index))
-    map_file = inside(run.path, entry.get("file"))
     try:
-        data = json.loads(map_file.read_text(encoding="utf-8")) if map_file else None
+        data = read_map_data(run.path, entry)
     except (OSError, ValueError) as exc:
         w.result.warnings.append(f"map of {sample_id}: {exc}")
-        return
-    if not isinstance(data, dict):
-        w.result.warnings.append(f"map of {sample_id}: missing or not an object")
         return
     cliff = (run.res.get("cliff") or {}).get("layer")
     chosen = figures.choose_layers(figures.map_layers(data), layers, cliff)

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cliffscope.report import tables
-from cliffscope.report.markdown import (
+from cliffscope.report.markdown import fenced, md_escape, md_image, md_link, md_table
+from cliffscope.report.rundata import RunData
+from cliffscope.vocab import (
     DEPTH_DECIMALS,
     LATENCY_DECIMALS,
     MASS_DECIMALS,
     MISSING,
     SCORE_DECIMALS,
-    fenced,
     finite,
     fmt,
     fmt_duration,
@@ -26,12 +27,7 @@ from cliffscope.report.markdown import (
     fmt_sci,
     fmt_signed,
     fmt_with_interval,
-    md_escape,
-    md_image,
-    md_link,
-    md_table,
 )
-from cliffscope.report.rundata import RunData
 
 EXAMPLES = 8
 TEXT_LIMIT = 80

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cliffscope.report.markdown import finite
 from cliffscope.report.rundata import RunData
+from cliffscope.vocab import finite
 
 DEFAULT_GROUPS = ("system", "image", "instruction", "output")
 SWEEP_FIELDS = (

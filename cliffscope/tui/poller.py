@@ -21,10 +21,10 @@ from cliffscope.store import RunDir, RunStore
 from cliffscope.store.jsonl import JsonlTail
 from cliffscope.store.progress import RankProgress
 from cliffscope.store.run_dir import EVENTS, RESULT_JSON, RUN_TOML
-from cliffscope.tui.format import parse_time
 from cliffscope.tui.messages import RunDetail
 from cliffscope.tui.rows import RunRow
 from cliffscope.tui.tails import ChunkedTail
+from cliffscope.vocab import parse_time
 
 RECENT_EVENTS = 500
 

@@ -18,10 +18,10 @@ from cliffscope.report import compare, tables
 from cliffscope.report.rundata import RunData, find_partner
 from cliffscope.store import RunDir
 from cliffscope.tui import keys
-from cliffscope.tui.format import num
 from cliffscope.tui.rows import RunRow
 from cliffscope.tui.widgets.footer import KeysFooter
 from cliffscope.tui.widgets.plots import RUN_COLOURS, DepthPlot
+from cliffscope.vocab import fmt
 
 COLUMNS = ("", "run", "kind", "layers", "score", "flow cliff", "sweep cliff", "status")
 
@@ -29,7 +29,7 @@ COLUMNS = ("", "run", "kind", "layers", "score", "flow cliff", "sweep cliff", "s
 def _cliff(layer, dep, verdict) -> str:
     if layer is None:
         return str(verdict or "–")
-    return f"{layer} ({num(dep, 2)})"
+    return f"{layer} ({fmt(dep, 2)})"
 
 
 class CompareScreen(Screen):
@@ -97,7 +97,7 @@ class CompareScreen(Screen):
                 data.label,
                 row["kind"],
                 str(row["num_layers"] or "–"),
-                num(row["score"]),
+                fmt(row["score"]),
                 _cliff(row["flow_cliff"], row["flow_cliff_depth"], row["flow_verdict"]),
                 _cliff(row["sweep_cliff"], row["sweep_cliff_depth"], row["sweep_verdict"]),
                 row["status"],

@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from cliffscope.report.tables import groups
-from cliffscope.tui.format import num
 from cliffscope.tui.widgets.plots import FlowPlot, legend_text
+from cliffscope.vocab import fmt
 
 
 def cliff_text(rows: list[dict[str, Any]], score: dict[str, Any] | None) -> Text:
@@ -33,7 +33,7 @@ def cliff_text(rows: list[dict[str, Any]], score: dict[str, Any] | None) -> Text
         text.append("   ")
     if score and score.get("value") is not None:
         text.append("score ", style="bold")
-        text.append(f"{num(score['value'])} [{num(score.get('lo'))}, {num(score.get('hi'))}]")
+        text.append(f"{fmt(score['value'])} [{fmt(score.get('lo'))}, {fmt(score.get('hi'))}]")
     return text
 
 

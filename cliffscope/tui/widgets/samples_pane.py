@@ -20,10 +20,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from cliffscope.report.overlay import layout, resized
-from cliffscope.tui.format import clip, num
+from cliffscope.tui.format import clip
 from cliffscope.tui.sample_source import SampleSource, SampleView
 from cliffscope.tui.sample_text import analysis_detail, flips, score_of, sweep_detail
 from cliffscope.tui.widgets.picture import Picture
+from cliffscope.vocab import fmt
 
 MAX_ROWS = 500
 
@@ -94,7 +95,7 @@ class SamplesPane(Vertical):
                 cells = [
                     sid,
                     clip(str(base.get("prediction", "")), 12),
-                    num(score_of(base), 2),
+                    fmt(score_of(base), 2),
                     str(len(flipped)),
                     ks,
                 ]
@@ -111,7 +112,7 @@ class SamplesPane(Vertical):
                     sid,
                     clip(str(rec.get("prediction", "")), 12),
                     clip(" | ".join(map(str, refs)), 12),
-                    num(score, 2),
+                    fmt(score, 2),
                     str(rec.get("cliff") if rec.get("cliff") is not None else "none"),
                 ]
                 rows.append((sid, cells))

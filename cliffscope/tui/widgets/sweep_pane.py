@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from cliffscope.report import tables
-from cliffscope.tui.format import num, percent, signed
 from cliffscope.tui.widgets.plots import SweepPlot
+from cliffscope.vocab import fmt, fmt_pct, fmt_signed
 
 COLUMNS = ("k", "depth", "score", "Δ", "Δ 95%", "→wrong", "→right", "FLOPs saved", "KV saved", "ms")
 
@@ -41,7 +41,7 @@ class SweepPane(Vertical, can_focus=False):
         base = tables.baseline(result or {})
         if base and base["score"] is not None:
             note.append(
-                f"\nbaseline (untruncated) {num(base['score'])} [{num(base['lo'])}, {num(base['hi'])}]"
+                f"\nbaseline (untruncated) {fmt(base['score'])} [{fmt(base['lo'])}, {fmt(base['hi'])}]"
             )
         self.query_one("#sweep-note", Static).update(note)
         self.query_one(SweepPlot).show(result, flow_cliff)
@@ -53,15 +53,15 @@ class SweepPane(Vertical, can_focus=False):
             style = "bold green" if row["k"] == cliff else ""
             table.add_row(
                 Text(str(row["k"]), style=style),
-                num(row["depth"], 2),
-                num(row["score"]),
-                signed(row["delta"]),
-                f"[{signed(row['lo'])}, {signed(row['hi'])}]",
+                fmt(row["depth"], 2),
+                fmt(row["score"]),
+                fmt_signed(row["delta"]),
+                f"[{fmt_signed(row['lo'])}, {fmt_signed(row['hi'])}]",
                 str(row["flips_to_wrong"] if row["flips_to_wrong"] is not None else "–"),
                 str(row["flips_to_right"] if row["flips_to_right"] is not None else "–"),
-                percent(row["flops_saved"]),
-                percent(row["kv_saved"]),
-                num(row["latency_ms"], 1),
+                fmt_pct(row["flops_saved"], 0),
+                fmt_pct(row["kv_saved"], 0),
+                fmt(row["latency_ms"], 1),
             )
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from cliffscope.aggregate.cliff import CliffParams, cliff_with_interval, histogram, sample_cliffs
+from cliffscope.kinds.analysis import NAME
 from cliffscope.metrics.bootstrap import Resamples, mean_interval
+from cliffscope.vocab import GROUPS
 
-GROUPS: tuple[str, ...] = ("system", "image", "instruction", "output")
 MEASURES: tuple[str, ...] = ("mass", "density")
 SCHEMA_VERSION = 1
 
@@ -102,7 +103,7 @@ def aggregate(
         score = score_summary(scored, resamples, cliff_params.alpha)
     return {
         "schema_version": SCHEMA_VERSION,
-        "kind": "analysis",
+        "kind": NAME,
         "num_layers": num_layers,
         "n_samples": n,
         "n_failed": len(records) - n,

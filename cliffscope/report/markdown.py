@@ -14,6 +14,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from cliffscope.vocab import MISSING
+
+TEXT_LIMIT = 80
+
 # Characters with inline meaning in CommonMark/GFM (\ first so escapes are not re-escaped).
 _SPECIAL = re.compile(r"([\\`*_\[\]|~$#])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -34,6 +38,11 @@ def md_escape(text: Any, limit: int | None = None) -> str:
         s = s[: max(limit - 1, 0)].rstrip() + "…"
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SPECIAL.sub(r"\\\1", s)
+
+
+def md_cell(value: Any, limit: int = TEXT_LIMIT) -> str:
+    """A table cell from dataset or user text: escaped and cut, or the missing glyph."""
+    return MISSING if value is None or value == "" else md_escape(value, limit)
 
 
 def md_table(

@@ -1,16 +1,52 @@
-"""What a user does to a run, the same from the CLI and the dashboard: cancel and resume.
+"""What a user does to a run, the same from the CLI and the dashboard: start, cancel, resume.
 
-`cliffscope runs cancel|resume` and the dashboard's x / u keys call these, so a run handled
-from either is indistinguishable. No click, no textual; launching imports no torch.
+`cliffscope <kind command>`, `runs cancel|resume` and the dashboard's launch form and x / u
+keys call these, so a run handled from either is indistinguishable. No click, no textual;
+launching imports no torch.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from typing import Any
 
 from cliffscope.errors import RunLockedError, ValidationError
-from cliffscope.store import RunDir, RunStatus
+from cliffscope.store import RunDir, RunStatus, RunStore
+
+
+def start(
+    store: RunStore,
+    kind: str,
+    profile: str,
+    task: str,
+    params: dict[str, Any],
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    data_path: str | None = None,
+    task_overrides: dict[str, Any] | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    processes: int = 1,
+) -> tuple[RunDir, subprocess.Popen]:
+    """Validate and write the run directory (`run_factory.new_run`), start its detached worker."""
+    from cliffscope.run_factory import new_run
+    from cliffscope.worker.launch import launch
+
+    run = new_run(
+        store,
+        kind,
+        profile,
+        task,
+        params,
+        limit=limit,
+        seed=seed,
+        data_path=data_path,
+        task_overrides=task_overrides or None,
+        profiles_dir=profiles_dir,
+    )
+    return run, launch(run.path, detach=True, processes=processes)
 
 
 def cancel(run: RunDir) -> bool:

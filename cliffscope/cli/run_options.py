@@ -114,12 +114,11 @@ def start_run(
     ``max_new_tokens`` joins the run's params (run.toml's [params]), where the worker's
     `JobContext.max_new_tokens` prefers it to the profile's and the task's caps.
     """
+    from cliffscope import runops
     from cliffscope.cli.follow import follow
-    from cliffscope.run_factory import new_run
     from cliffscope.tasks.registry import parse_set
-    from cliffscope.worker.launch import launch
 
-    run = new_run(
+    run, proc = runops.start(
         ctx.store(),
         kind,
         profile,
@@ -128,10 +127,10 @@ def start_run(
         limit=limit,
         seed=seed,
         data_path=data_path,
-        task_overrides=parse_set(overrides) or None,
+        task_overrides=parse_set(overrides),
         profiles_dir=ctx.profiles_dir,
+        processes=processes,
     )
-    proc = launch(run.path, detach=True, processes=processes)
     click.echo(run.id)
     if detach:
         return

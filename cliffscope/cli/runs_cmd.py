@@ -43,8 +43,24 @@ def runs_group() -> None:
     """Runs in the run store (one directory each)."""
 
 
+class KindChoice(click.ParamType):
+    """A run kind's name, checked against the registry when the option is read (a kind
+    registered after this module was imported counts)."""
+
+    name = "kind"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        names = kind_names()
+        if value not in names:
+            self.fail(f"{value!r} is not one of {', '.join(map(repr, names))}", param, ctx)
+        return str(value)
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:
+        return "[" + "|".join(kind_names()) + "]"
+
+
 @runs_group.command("list")
-@click.option("--kind", type=click.Choice(kind_names()))
+@click.option("--kind", type=KindChoice())
 @click.option(
     "--status",
     type=click.Choice(

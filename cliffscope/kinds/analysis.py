@@ -1,7 +1,7 @@
 """The `analysis` kind: attention flow per layer and group, its cliff, and maps.
 
 Declared here once: its parameters (`cliffscope analyze` options and the launch form), its
-job (`worker.analysis_job`), how its result reads, its report sections (`report.flow_report`),
+job (`worker.analysis_job`), how its result reads and reports (`report.flow_report`),
 its run-view panes (Flow, Maps) and its Samples view. Partnered by the sweep kind, which
 declares the link.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from cliffscope.kinds.base import CliffMethod, CurveSpec, LayerTable, Pane, RunKind
+from cliffscope.kinds.base import CliffMethod, CurveSpec, Pane, RunKind
 from cliffscope.kinds.params import KindParams, param
 
 NAME = "analysis"
@@ -74,50 +74,13 @@ class AnalysisKind(RunKind):
         Pane("maps", "Maps", "cliffscope.tui.widgets.maps_pane:MapsPane"),
     )
     samples_view = "cliffscope.tui.sample_views:AnalysisSamples"
+    report_module = "cliffscope.report.flow_report"
     curve = CurveSpec(
         title="image attention mass",
         text_title="image attention mass by depth",
         figure_title="attention flow to image tokens (dotted: cliff)",
         ylabel="image attention mass (dashed: even spread)",
     )
-
-    def layer_table(self, result: dict[str, Any]) -> LayerTable | None:
-        from cliffscope.report import flow_report
-
-        return flow_report.layer_table(result)
-
-    def depth_curve(self, run: Any) -> tuple[list[float], list[float]] | None:
-        from cliffscope.report import flow_report
-
-        return flow_report.depth_curve(run)
-
-    def depth_reference(self, run: Any) -> float | None:
-        from cliffscope.report import tables
-
-        return tables.even_spread(run.res).get("image")
-
-    def report_sections(self, run: Any, estimates: list[dict], assets: Any) -> list[str]:
-        from cliffscope.report import flow_report
-
-        return [
-            flow_report.flow_section(run, estimates, assets),
-            flow_report.maps_section(run, assets),
-        ]
-
-    def report_figures(self, run: Any, estimates: list[dict], figure: Any, assets: Any) -> None:
-        from cliffscope.report import flow_report
-
-        flow_report.figures(run, estimates, figure, assets)
-
-    def report_data(self, run: Any) -> dict[str, Any]:
-        from cliffscope.report import flow_report
-
-        return flow_report.data(run)
-
-    def csv_files(self, data: dict[str, Any]) -> dict[str, tuple[list[dict], list[str]]]:
-        from cliffscope.report import flow_report
-
-        return flow_report.csv_files(data)
 
 
 KIND = AnalysisKind()

@@ -17,6 +17,7 @@ heavy at import time: `cliffscope --help` loads every kind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cliffscope.kinds.params import KindParams
@@ -91,6 +92,14 @@ class RunKind:
     curve: ClassVar[CurveSpec | None] = None
     score_label: ClassVar[str] = ""  # what the score is, when not the task score
     examples_title: ClassVar[str] = "answers"
+    #: a module whose functions of the readers' names (`layer_table`, `depth_curve`,
+    #: `depth_reference`, `sections`, `figures`, `data`, `csv_files`) serve this kind
+    report_module: ClassVar[str] = ""
+
+    def _report(self, name: str) -> Any:
+        if not self.report_module:
+            return None
+        return getattr(import_module(self.report_module), name, None)
 
     # ---- its result ---------------------------------------------------------------------
     def cliff(self, result: dict[str, Any]) -> dict[str, Any] | None:
@@ -120,36 +129,45 @@ class RunKind:
 
     def layer_table(self, result: dict[str, Any]) -> LayerTable | None:
         """The per-layer numbers `runs show` prints (None: nothing to show yet)."""
-        return None
+        fn = self._report("layer_table")
+        return fn(result) if fn else None
 
     def depth_curve(self, run: RunData) -> tuple[list[float], list[float]] | None:
         """(depths, values) for the compare views; None when the run has none yet."""
-        return None
+        fn = self._report("depth_curve")
+        return fn(run) if fn else None
 
     def depth_reference(self, run: RunData) -> float | None:
         """A per-run horizontal reference in the compare figure (e.g. the even spread)."""
-        return None
+        fn = self._report("depth_reference")
+        return fn(run) if fn else None
 
     # ---- its report ---------------------------------------------------------------------
     def report_sections(
         self, run: RunData, estimates: list[dict[str, Any]], assets: Assets
     ) -> list[str]:
         """Markdown sections after the cliff table (figures are already in `assets`)."""
-        return []
+        fn = self._report("sections")
+        return fn(run, estimates, assets) if fn else []
 
     def report_figures(
         self, run: RunData, estimates: list[dict[str, Any]], figure: Any, assets: Assets
     ) -> None:
-        """Draw the run's figures: `figure(make, name, *args)` writes figures/<name> (and
+        """Draw the run's figures: `figure.draw(make, name, *args)` writes figures/<name> (and
         returns its link or None); record links in `assets.figures` / `assets.textplots`."""
+        fn = self._report("figures")
+        if fn:
+            fn(run, estimates, figure, assets)
 
     def report_data(self, run: RunData) -> dict[str, Any]:
         """Extra keys of data/summary.json (full precision)."""
-        return {}
+        fn = self._report("data")
+        return fn(run) if fn else {}
 
     def csv_files(self, data: dict[str, Any]) -> dict[str, tuple[list[dict], list[str]]]:
         """data/<name>.csv files from `report_data`'s output: name -> (rows, columns)."""
-        return {}
+        fn = self._report("csv_files")
+        return fn(data) if fn else {}
 
     def example_lines(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The sample lines the report's examples table shows (one per sample)."""

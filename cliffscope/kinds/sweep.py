@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator, model_validator
 
-from cliffscope.kinds.base import CliffMethod, CurveSpec, LayerTable, Pane, RunKind
+from cliffscope.kinds.base import CliffMethod, CurveSpec, Pane, RunKind
 from cliffscope.kinds.params import KindParams, param
 from cliffscope.sweep_layers import LAYERS_HELP, parse_layers
 
@@ -134,6 +134,7 @@ class SweepKind(RunKind):
     records_partners = ("analysis",)
     panes = (Pane("sweep", "Sweep", "cliffscope.tui.widgets.sweep_pane:SweepPane"),)
     samples_view = "cliffscope.tui.sample_views:SweepSamples"
+    report_module = "cliffscope.report.sweep_report"
     curve = CurveSpec(
         title="score − baseline after truncation",
         text_title="score - baseline by k / L",
@@ -151,36 +152,6 @@ class SweepKind(RunKind):
         if base is None:
             return None
         return {"value": base["score"], "lo": base["lo"], "hi": base["hi"]}
-
-    def layer_table(self, result: dict[str, Any]) -> LayerTable | None:
-        from cliffscope.report import sweep_report
-
-        return sweep_report.layer_table(result)
-
-    def depth_curve(self, run: Any) -> tuple[list[float], list[float]] | None:
-        from cliffscope.report import sweep_report
-
-        return sweep_report.depth_curve(run)
-
-    def report_sections(self, run: Any, estimates: list[dict], assets: Any) -> list[str]:
-        from cliffscope.report import sweep_report
-
-        return [sweep_report.sweep_section(run, assets)]
-
-    def report_figures(self, run: Any, estimates: list[dict], figure: Any, assets: Any) -> None:
-        from cliffscope.report import sweep_report
-
-        sweep_report.figures(run, estimates, figure, assets)
-
-    def report_data(self, run: Any) -> dict[str, Any]:
-        from cliffscope.report import sweep_report
-
-        return sweep_report.data(run)
-
-    def csv_files(self, data: dict[str, Any]) -> dict[str, tuple[list[dict], list[str]]]:
-        from cliffscope.report import sweep_report
-
-        return sweep_report.csv_files(data)
 
     def example_lines(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [s for s in samples if s.get("k", "base") == "base" and "prediction" in s]

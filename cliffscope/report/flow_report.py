@@ -1,6 +1,7 @@
 """The analysis kind's part of every output: flow tables, figures, maps, data files.
 
-`kinds.analysis` hands these to the exporter, the Markdown summary and `runs show`; each
+`kinds.analysis` names this module as its `report_module`: the exporter, the Markdown summary,
+`runs show` and the compare views call these functions by name; each
 takes plain result data (or a `RunData`) and the cliff estimates of the run's family, so the
 other kinds' cliffs are marked without naming them.
 """
@@ -56,6 +57,15 @@ def depth_curve(run: RunData, group: str = IMAGE) -> tuple[list[float], list[flo
     means = tables.flow_series(run.res, "mass", group)["mean"]
     pts = [(layer / n, v) for layer, v in enumerate(means) if v is not None]
     return ([p[0] for p in pts], [p[1] for p in pts]) if pts else None
+
+
+def depth_reference(run: RunData) -> float | None:
+    """The even-spread level of the image group (the compare figure's dashed line)."""
+    return tables.even_spread(run.res).get(IMAGE)
+
+
+def sections(run: RunData, estimates: list[dict[str, Any]], assets: Assets) -> list[str]:
+    return [flow_section(run, estimates, assets), maps_section(run, assets)]
 
 
 def data(run: RunData) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The sweep kind's part of every output: the table of k, its figure, data files.
 
-`kinds.sweep` hands these to the exporter, the Markdown summary and `runs show`; the other
+`kinds.sweep` names this module as its `report_module`: the exporter, the Markdown summary,
+`runs show` and the compare views call these functions by name; the other
 kinds' cliffs arrive as estimate rows, so a partner is marked without being named.
 """
 
@@ -83,6 +84,10 @@ def depth_curve(run: RunData) -> tuple[list[float], list[float]] | None:
         if r["depth"] is not None and change is not None:
             pts.append((r["depth"], change))
     return ([p[0] for p in pts], [p[1] for p in pts]) if pts else None
+
+
+def sections(run: RunData, estimates: list[dict[str, Any]], assets: Assets) -> list[str]:
+    return [sweep_section(run, assets)]
 
 
 def data(run: RunData) -> dict[str, Any]:

@@ -60,22 +60,19 @@ def start_run(
     launched: LaunchedWorkers,
 ) -> RunDir:
     """Create the run directory (validates profile, task, subset) and start its worker."""
-    from cliffscope.run_factory import new_run
-    from cliffscope.worker.launch import launch
-
-    run = new_run(
+    run, proc = runops.start(
         store,
-        kind=request.kind,
-        profile=request.profile,
-        task=request.task,
-        params=request.params,
+        request.kind,
+        request.profile,
+        request.task,
+        request.params,
         limit=request.limit,
         seed=request.seed,
         data_path=request.data_path,
-        task_overrides=request.task_overrides or None,
+        task_overrides=request.task_overrides,
         profiles_dir=profiles_dir,
     )
-    launched.add(launch(run.path, detach=True))
+    launched.add(proc)
     return run
 
 

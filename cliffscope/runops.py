@@ -7,7 +7,6 @@ launching imports no torch.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from typing import Any
@@ -17,35 +16,14 @@ from cliffscope.store import RunDir, RunStatus, RunStore
 
 
 def start(
-    store: RunStore,
-    kind: str,
-    profile: str,
-    task: str,
-    params: dict[str, Any],
-    *,
-    limit: int | None = None,
-    seed: int = 0,
-    data_path: str | None = None,
-    task_overrides: dict[str, Any] | None = None,
-    profiles_dir: str | os.PathLike | None = None,
-    processes: int = 1,
+    store: RunStore, *args: Any, processes: int = 1, **kwargs: Any
 ) -> tuple[RunDir, subprocess.Popen]:
-    """Validate and write the run directory (`run_factory.new_run`), start its detached worker."""
+    """`run_factory.new_run(store, *args, **kwargs)` (validate, write the run directory), then
+    start its detached worker (`processes` data-parallel ranks)."""
     from cliffscope.run_factory import new_run
     from cliffscope.worker.launch import launch
 
-    run = new_run(
-        store,
-        kind,
-        profile,
-        task,
-        params,
-        limit=limit,
-        seed=seed,
-        data_path=data_path,
-        task_overrides=task_overrides or None,
-        profiles_dir=profiles_dir,
-    )
+    run = new_run(store, *args, **kwargs)
     return run, launch(run.path, detach=True, processes=processes)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cliffscope.kinds.sweep import NAME
+from cliffscope.kinds.sweep import NAME, SweepParams
 from cliffscope.metrics.bootstrap import bootstrap_ci, paired_bootstrap_delta
 from cliffscope.vocab import DEFAULT_ALPHA, interval_label
 
@@ -127,9 +127,9 @@ def aggregate(
     metric: str,
     higher_is_better: bool = True,
     score_set: ScoreSet | None = None,
-    mode: str = "drop",
+    mode: str = SweepParams.model_fields["mode"].default,
     keep_ratio: float | None = None,
-    tolerance: float = 0.01,
+    tolerance: float = SweepParams.model_fields["tolerance"].default,
     correct_at: float = 0.5,
     costs: dict[int, dict[str, float | None]] | None = None,
     partner_cliffs: dict[str, Any] | None = None,

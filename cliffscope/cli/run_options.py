@@ -127,7 +127,7 @@ def start_run(
         limit=limit,
         seed=seed,
         data_path=data_path,
-        task_overrides=parse_set(overrides),
+        task_overrides=parse_set(overrides) or None,
         profiles_dir=ctx.profiles_dir,
         processes=processes,
     )

@@ -69,7 +69,7 @@ def start_run(
         limit=request.limit,
         seed=request.seed,
         data_path=request.data_path,
-        task_overrides=request.task_overrides,
+        task_overrides=request.task_overrides or None,
         profiles_dir=profiles_dir,
     )
     launched.add(proc)

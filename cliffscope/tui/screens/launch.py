@@ -38,8 +38,14 @@ def field_id(kind: str, field: ParamField) -> str:
 
 
 def field_widget(kind: str, field: ParamField) -> Select | Input:
-    """The form widget of one parameter: a choice list, or a text field."""
-    wid = field_id(kind, field)
+    """The form widget of one parameter (a choice list, or a text field), its help text as
+    the tooltip."""
+    widget = _widget(field_id(kind, field), field)
+    widget.tooltip = field.help
+    return widget
+
+
+def _widget(wid: str, field: ParamField) -> Select | Input:
     if field.type in ("choice", "bool"):
         values = field.choices() if field.type == "choice" else [False, True]
         options = [(field.choice_label(v), v) for v in values]

@@ -34,7 +34,17 @@ CORE = [
 ]
 # Not the core: they may import torch (inside functions) or textual, and have contracts of
 # their own in .importlinter; everything else in cliffscope/ is core there.
-NOT_CORE = {"cli", "tui", "worker", "engines", "models", "demo", "strategies", "__main__"}
+NOT_CORE = {
+    "cli",
+    "tui",
+    "worker",
+    "engines",
+    "models",
+    "demo",
+    "strategies",
+    "conformance",
+    "__main__",
+}
 
 
 def _loaded_after_import(module: str) -> list[str]:
@@ -91,3 +101,18 @@ def test_every_core_module_is_under_the_import_contract() -> None:
     }
     assert present - listed == {f"cliffscope.{name}" for name in NOT_CORE}
     assert listed <= present
+
+
+def test_validating_a_profile_and_listing_families_load_no_torch() -> None:
+    """The profile schema asks the model registry for the families the adapter classes
+    declare; the adapter modules must import torch and transformers only inside methods."""
+    code = (
+        "import json, sys;"
+        "from cliffscope.profiles import Profile;"
+        "from cliffscope.models.registry import list_families, model_types;"
+        "Profile(name='p', model='m', family='gemma3'); list_families(); model_types();"
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))

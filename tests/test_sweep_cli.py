@@ -193,6 +193,23 @@ def test_half_precision_sweep_verifies_its_engine_on_a_subset(tmp_path, tiny_lla
     half.update_spec(status="failed")
     assert run_worker(half.path) == 0
     assert half.samples() == before
+    # runs show, the report and the run view's note state the agreement
+    show = CliRunner().invoke(cli, ["--runs-dir", str(runs), "runs", "show", half.id])
+    assert (
+        "engine check (bfloat16)" in show.output and f"/{block['answers']} answers" in show.output
+    )
+    from cliffscope.report.export import export_runs
+
+    out_dir = tmp_path / "report"
+    export_runs([half], out_dir)
+    assert "Engine check (bfloat16)" in (out_dir / "summary.md").read_text()
+    # runs show --sample: every line of one sample with its answer token ids
+    one = checks[0]["id"]
+    shown = CliRunner().invoke(
+        cli, ["--runs-dir", str(runs), "runs", "show", half.id, "--sample", one]
+    )
+    ids = next(r["answer_ids"] for r in half.samples() if r["key"] == f"{one}@base")
+    assert f"{one}@base" in shown.output and " ".join(map(str, ids)) in shown.output
     full = new_run(store, "sweep", "full", "shapes-vqa", params, limit=4, profiles_dir=profiles)
     assert run_worker(full.path) == 0
     assert full.result()["verification"] is None

@@ -7,9 +7,10 @@ from typing import Any
 import click
 
 from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
+from cliffscope.errors import CliffscopeError
 from cliffscope.kinds.registry import get_kind, kind_names, kind_of
 from cliffscope.store import RunDir
-from cliffscope.vocab import STATUS_STYLE, age
+from cliffscope.vocab import STATUS_STYLE, age, fmt
 
 
 def headline(run: RunDir) -> str:
@@ -103,10 +104,12 @@ def list_cmd(
 
 @runs_group.command("show")
 @click.argument("run_id")
+@click.option("--sample", metavar="ID", help="Show one sample's lines: answers and token ids.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def show_cmd(ctx: Ctx, run_id: str, as_json: bool) -> None:
-    """Show a run: spec, status, progress, result headline, last error."""
+def show_cmd(ctx: Ctx, run_id: str, sample: str | None, as_json: bool) -> None:
+    """Show a run: spec, status, progress, result headline, notes, last error, and its
+    per-layer table (or, with --sample, every line of one sample with its answer token ids)."""
     run = ctx.store().get(run_id)
     info = summary(run)
     if as_json:
@@ -131,12 +134,38 @@ def show_cmd(ctx: Ctx, run_id: str, as_json: bool) -> None:
     kind = kind_of(run.kind)
     for line in _cliff_lines(kind, result):
         c.print(line)
+    for note in kind.notes(result) if kind is not None else []:
+        c.print(f"  note        {note}")
     if spec.get("error"):
         c.print(f"  [red]error       {spec['error']}[/]")
         if spec.get("hint"):
             c.print(f"  hint        {spec['hint']}")
     c.print(f"  dir         {run.path}")
+    if sample is not None:
+        _print_sample(run, sample)
+        return
     _print_layer_table(kind, result)
+
+
+def _print_sample(run: Any, sample_id: str) -> None:
+    """Every line of one sample: its key, answer text and answer token ids (auditable)."""
+    from rich.table import Table
+
+    lines = [r for r in run.samples() if str(r.get("id")) == sample_id]
+    if not lines:
+        raise CliffscopeError(
+            f"no sample {sample_id!r} in {run.id}", hint="ids are in samples.jsonl (`id`)"
+        )
+    table = Table("key", "answer", "token ids", "score", box=None)
+    for r in lines:
+        ids = r.get("answer_ids")
+        table.add_row(
+            str(r.get("key")),
+            repr(r.get("prediction", "")),
+            " ".join(str(t) for t in ids) if isinstance(ids, list) else "—",
+            fmt(r.get("score"), 3) if r.get("score") is not None else "—",
+        )
+    console().print(table)
 
 
 def _cliff_lines(kind: Any, result: dict[str, Any]) -> list[str]:

@@ -92,7 +92,7 @@ class RunKind:
     curve: ClassVar[CurveSpec | None] = None
     score_label: ClassVar[str] = ""  # what the score is, when not the task score
     examples_title: ClassVar[str] = "answers"
-    #: a module whose functions of the readers' names (`layer_table`, `depth_curve`,
+    #: a module whose functions of the readers' names (`notes`, `layer_table`, `depth_curve`,
     #: `depth_reference`, `sections`, `figures`, `data`, `csv_files`) serve this kind
     report_module: ClassVar[str] = ""
 
@@ -126,6 +126,12 @@ class RunKind:
         elif cliff.get("verdict"):
             parts.append(str(cliff["verdict"]))
         return ", ".join(parts)
+
+    def notes(self, result: dict[str, Any]) -> list[str]:
+        """Facts a reader must see beside the numbers (e.g. a half-precision sweep's engine
+        check): printed by `runs show`, the run view and the report."""
+        fn = self._report("notes")
+        return fn(result) if fn else []
 
     def layer_table(self, result: dict[str, Any]) -> LayerTable | None:
         """The per-layer numbers `runs show` prints (None: nothing to show yet)."""

@@ -46,6 +46,24 @@ HEADERS = [
 ]
 
 
+def notes(result: dict[str, Any]) -> list[str]:
+    """The engine check of a half-precision sweep (`worker.engine_check`), when it ran."""
+    check = result.get("verification")
+    if not isinstance(check, dict) or not check.get("answers"):
+        return []
+    line = (
+        f"engine check ({check.get('dtype')}): the shared engine agrees with the naive one on "
+        f"{check['agreeing']}/{check['answers']} answers ({fmt_pct(check.get('agreement'), 1)}) "
+        f"of {check['n_samples']} re-run samples"
+    )
+    worst = finite(check.get("max_relative_margin"))
+    if worst is not None:
+        line += (
+            f"; every disagreement is within {fmt_pct(worst, 0)} of the logit scale (a near tie)"
+        )
+    return [line]
+
+
 def layer_table(result: dict[str, Any]) -> LayerTable | None:
     """Score per truncation layer k with its paired interval, flips and savings."""
     rows = tables.sweep_rows(result)
@@ -136,6 +154,7 @@ def sweep_section(run: RunData, assets: Assets) -> str:
             if isinstance(result.get("latency_batch_size"), int):
                 line += f" per batch of {result['latency_batch_size']}"
         parts.append(line + ".")
+    parts += [note[0].upper() + note[1:] + "." for note in notes(result)]
     rows = tables.sweep_rows(result)
     if not rows:
         parts.append("No truncation points finished yet.")

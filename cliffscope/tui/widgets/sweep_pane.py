@@ -60,7 +60,8 @@ class SweepPane(Vertical, can_focus=False):
     def show_view(self, view: PaneView) -> None:
         method = view.kind.cliff_method
         colour = method.colour if method else "green"
-        self.show(view.result, view.cliffs, view.others(), view.note, colour)
+        notes = view.kind.notes(view.result or {})
+        self.show(view.result, view.cliffs, view.others(), view.note, colour, notes)
 
     def move(self, step: int) -> None:
         table = self.query_one(DataTable)
@@ -75,6 +76,7 @@ class SweepPane(Vertical, can_focus=False):
         others: list[tuple[int, str, str]] | None = None,
         source: str = "",
         colour: str = "green",
+        notes: list[str] | tuple[str, ...] = (),
     ) -> None:
         note = Text()
         if source:
@@ -85,6 +87,8 @@ class SweepPane(Vertical, can_focus=False):
             note.append(
                 f"\nbaseline (untruncated) {fmt(base['score'])} [{fmt(base['lo'])}, {fmt(base['hi'])}]"
             )
+        for line in notes:  # e.g. a half-precision sweep's engine check
+            note.append(f"\n{line}", style="yellow")
         self.query_one("#sweep-note", Static).update(note)
         self.query_one(SweepPlot).show(result, others or [], colour)
         self._columns(interval_label(result_alpha(result or {})))

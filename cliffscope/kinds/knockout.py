@@ -123,9 +123,11 @@ class KnockoutKind(RunKind):
     samples_view = "cliffscope.tui.sample_views:KnockoutSamples"
     report_module = "cliffscope.report.knockout_report"
     curve = CurveSpec(
-        title="answer probability change, image->last knocked out",
-        text_title="relative change of p(answer), image->last blocked from depth l / L",
-        figure_title="attention knockout: image->last blocked in a window from depth l / L",
+        title="p(answer) change, image edges knocked out (worst)",
+        text_title="relative change of p(answer), worst image edge blocked from depth l / L",
+        figure_title="attention knockout: worst of "
+        + " / ".join(CLIFF_EDGES)
+        + " from depth l / L",
         ylabel="relative change of p(answer)",
         zero_line=True,
     )

@@ -157,14 +157,14 @@ def knockout_detail(sample_id: str, rec: dict[str, Any], view: SampleView | None
         return text
     text.append(f"p(answer) {fmt(rec.get('p_answer'))}", style="dim")
     text.append(f"  p(first token) {fmt(rec.get('p_first'))}\n", style="dim")
-    text.append("relative change of p(answer) per window start\n", style="dim")
+    text.append("relative change of p(answer), window start l = 0, 1, …\n", style="dim")
     for edge, changes in ((rec.get("answer") or {}) if isinstance(rec, dict) else {}).items():
         if not isinstance(changes, list):
             continue
-        text.append(f"{clip(str(edge), 19):<20}", style="dim")
+        text.append(f"{clip(str(edge), 13):<14}", style="dim")
         for value in changes[:12]:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             cell = f"{value:+.0%}" if ok else "—"
-            text.append(f"{cell:>6}", style="red" if ok and value < -0.5 else "")
+            text.append(f"{cell:>5}", style="red" if ok and value < -0.5 else "")
         text.append(" …\n" if len(changes) > 12 else "\n")
     return text

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from cliffscope.report import knockout_report as ko
 from cliffscope.tui.pane_view import PaneView
 from cliffscope.tui.widgets.plots import KnockoutPlot, legend_text
-from cliffscope.vocab import edge_colour, fmt, interval_label, result_alpha
+from cliffscope.vocab import edge_colour, interval_label, result_alpha
 
 
 class KnockoutPane(Vertical, can_focus=False):
@@ -59,13 +59,8 @@ class KnockoutPane(Vertical, can_focus=False):
         if source:
             note.append(source + "\n", style="italic")
         note.append_text(cliffs)
-        base = result.get("baseline") or {}
-        if base.get("p_answer") is not None:
-            note.append(
-                f"\nbaseline p(answer) {fmt(base['p_answer'])}; curves: relative change of "
-                f"p({ko.MEASURES[which]}), window {result.get('window', '?')}\n"
-            )
-        if names:
+        if names:  # the curves' colours (the note holds three lines: cliffs, score, this)
+            note.append("\n")
             note.append_text(legend_text(names, {e: edge_colour(i) for i, e in enumerate(names)}))
         self.query_one("#knockout-note", Static).update(note)
         curves = {e: s["mean"] for e, s in by_edge.items()}

@@ -218,7 +218,11 @@ class KnockoutPlot(_Figure):
             return
         result = result or {}
         cliff = (result.get("cliff") or {}).get("layer")
-        title = "relative change of p(answer) per window start"
+        which = "first" if result.get("cliff_on") == "first" else "answer"
+        base = (result.get("baseline") or {}).get(f"p_{which}")
+        title = f"Δp({which}) / p, window {result.get('window', '?')}"
+        if isinstance(base, (int, float)):
+            title += f", baseline p {base:.3f}"
         if isinstance(cliff, int):
             title += f"  │ knockout cliff {cliff}"
         for layer, name, _ in others:

@@ -57,3 +57,21 @@ async def test_an_analysis_shows_its_partner_knockout(tmp_path) -> None:
         await wait_for(pilot, lambda: set(plot.series) == set(EDGES), what="partner curves")
         assert plot.markers["cliff"] == 3
         await wait_for(pilot, shows(pilot, knockout.id))
+
+
+async def test_the_launch_form_offers_the_knockout_kind(tmp_path) -> None:
+    from cliffscope.tui.screens.launch import LaunchScreen
+
+    _store(tmp_path)
+    app = make_app(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.loaded)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        form = app.screen
+        assert "knockout" in [value for _, value in form.query_one("#kind")._options]
+        form.query_one("#kind").value = "knockout"
+        await pilot.pause()
+        for field in ("edges", "window", "layers", "tolerance", "cliff-on", "engine"):
+            assert form.query_one(f"#knockout-{field}").parent.display, field
+        assert not form.query_one("#sweep-layers").parent.display

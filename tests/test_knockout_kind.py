@@ -247,3 +247,13 @@ def test_report_and_comparison_show_the_knockout_cliff_beside_the_others(trio, t
         row = next(line for line in compare.splitlines() if line.startswith(f"| {run.id} |"))
         assert "3 (0.375)" in row and "2 (0.250)" in row
     assert "relative change of p(answer), worst image edge blocked" in compare
+
+
+@pytest.mark.slow
+def test_window_starts_beyond_the_model_fail_with_a_hint(tmp_path: Path) -> None:
+    run = new_run(RunStore(tmp_path / "runs"), "knockout", "demo", "shapes-vqa",
+                  {"layers": "2:9"}, limit=2)  # fmt: skip
+    assert run_worker(run.path) != 0
+    spec = run.read_spec()
+    assert spec["status"] == "failed" and "outside 0..3" in spec["error"]
+    assert "4 decoder layers" in spec.get("hint", "")

@@ -122,6 +122,47 @@ def _band(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, list[fl
     }
 
 
+def _statistics(
+    used: list[dict[str, Any]],
+    edges: list[str],
+    cliff_edges: list[str],
+    cliff_on: str,
+    n_boot: int,
+    alpha: float,
+) -> dict[str, Any]:
+    """Means and intervals of every change and of the task score, from one set of resamples;
+    the cliff edges' worst mean change per start, for the mean and for every resample."""
+    n = len(used)
+    out: dict[str, Any] = {
+        "changes": {m: {} for m in MEASURES},
+        "score": {"value": None, "lo": None, "hi": None},
+        "baseline": {"p_first": None, "p_answer": None},
+        "worst": None,
+        "boot_worst": None,
+    }
+    if not n:
+        return out
+    values = changes_array(used, edges)
+    scores = np.array([float(line.get("score") or 0.0) for line in used])
+    stacked = np.concatenate([values.reshape(n, -1), scores[:, None]], axis=1)
+    boot = Resamples(n, n_boot).means(stacked) if n > 1 else stacked[:1].copy()
+    mean = stacked.mean(0)
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    shape = values.shape[1:]
+    for m, measure in enumerate(MEASURES):
+        for e, edge in enumerate(edges):
+            at = [np.reshape(a[:-1], shape)[m, e] for a in (mean, lo, hi)]
+            out["changes"][measure][edge] = _band(*at)
+    out["score"] = {"value": _r(mean[-1]), "lo": _r(lo[-1]), "hi": _r(hi[-1])}
+    for key in out["baseline"]:
+        out["baseline"][key] = _r(float(np.mean([float(line.get(key) or 0.0) for line in used])))
+    if cliff_edges:
+        m, picked = MEASURES.index(cliff_on), [edges.index(e) for e in cliff_edges]
+        out["worst"] = mean[:-1].reshape(shape)[m, picked].min(0)
+        out["boot_worst"] = boot[:, :-1].reshape(-1, *shape)[:, m, picked].min(1)
+    return out
+
+
 def aggregate(
     records: list[dict[str, Any]],
     *,
@@ -147,32 +188,10 @@ def aggregate(
     used = [lines[i] for i in ids]  # sorted: the seeded bootstrap must not depend on line order
     n = len(used)
     cliff_edges = [e for e in CLIFF_EDGES if e in edges]
-    changes: dict[str, dict[str, Any]] = {m: {} for m in MEASURES}
-    worst = boot_worst = None
-    value: dict[str, Any] = {"value": None, "lo": None, "hi": None}
-    p_base: dict[str, float | None] = {"p_first": None, "p_answer": None}
-    if n:
-        values = changes_array(used, edges)
-        scores = np.array([float(line.get("score") or 0.0) for line in used])
-        stacked = np.concatenate([values.reshape(n, -1), scores[:, None]], axis=1)
-        boot = Resamples(n, n_boot).means(stacked) if n > 1 else stacked[:1].copy()
-        mean = stacked.mean(0)
-        lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
-        shape = values.shape[1:]
-        for m, measure in enumerate(MEASURES):
-            for e, edge in enumerate(edges):
-                at = [np.reshape(a[:-1], shape)[m, e] for a in (mean, lo, hi)]
-                changes[measure][edge] = _band(*at)
-        value = {"value": _r(mean[-1]), "lo": _r(lo[-1]), "hi": _r(hi[-1])}
-        for key in p_base:
-            p_base[key] = _r(float(np.mean([float(line.get(key) or 0.0) for line in used])))
-        if cliff_edges:
-            m = MEASURES.index(cliff_on)
-            picked = [edges.index(e) for e in cliff_edges]
-            worst = mean[:-1].reshape(shape)[m, picked].min(0)
-            boot_worst = boot[:, :-1].reshape(-1, *shape)[:, m, picked].min(1)
+    stats = _statistics(used, edges, cliff_edges, cliff_on, n_boot, alpha)
+    worst = stats["worst"]
     cliff = knockout_cliff(
-        worst, boot_worst, starts, n, tolerance, cliff_edges, cliff_on, alpha
+        worst, stats["boot_worst"], starts, n, tolerance, cliff_edges, cliff_on, alpha
     )  # fmt: skip
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -192,10 +211,10 @@ def aggregate(
         "cliff_on": cliff_on,
         "alpha": alpha,
         "interval": f"bootstrap {interval_label(alpha)} over samples",
-        "changes": changes,
+        "changes": stats["changes"],
         "cliff_curve": [_r(v) for v in worst] if worst is not None else [],
-        "baseline": p_base,
-        "score": score if score is not None else value,
+        "baseline": stats["baseline"],
+        "score": score if score is not None else stats["score"],
         "cliff": cliff,
         **(partner_cliffs or {}),
     }

@@ -239,19 +239,28 @@ def runs_table_keys(term: Terminal, ids: list[str], n: int) -> dict[str, Any]:
     return summary(latencies)
 
 
+def tab_key(kind: str, tab: str) -> str:
+    """The number key of a run view's tab: the panes of the kind's family, Samples, Log."""
+    from cliffscope.kinds.registry import family
+
+    tabs = [pane.name for member in family(kind) for pane in member.panes] + ["samples", "log"]
+    return str(tabs.index(tab) + 1)
+
+
 def run_view_keys(term: Terminal, ids: list[str], big: str, big_n: int, n: int) -> dict[str, Any]:
     index = ids.index(big)
+    samples = tab_key("analysis", "samples").encode()
     term.press(b"\x1b[1;5H", ids[0])  # ctrl+home: back to the top
     for i in range(1, index + 1):
         term.press(DOWN, ids[i])
     opened = term.press(b"\r", "attention mass per layer")
     since, sent = term.mark(), time.perf_counter()
-    first_samples = term.press(b"4", "(f: only wrong)")
+    first_samples = term.press(samples, "(f: only wrong)")
     loaded = term.wait_for(f"{big_n} samples", since, timeout=120) - sent
     latencies = []
     for i in range(n):
         key, expect = (
-            (b"1", "attention mass per layer") if i % 2 == 0 else (b"4", "(f: only wrong)")
+            (b"1", "attention mass per layer") if i % 2 == 0 else (samples, "(f: only wrong)")
         )
         time.sleep(0.1)
         latencies.append(term.press(key, expect))
@@ -267,13 +276,23 @@ def run_view_keys(term: Terminal, ids: list[str], big: str, big_n: int, n: int) 
 CAPTURES = (
     ("Runs (bare `cliffscope`)", ()),
     (
-        "Run view, Flow tab (analysis; the sweep's cliff beside the flow's)",
-        ("down", "down", "enter"),
+        "Run view, Flow tab (analysis; the sweep's and the knockout's cliffs beside the flow's)",
+        ("down", "down", "down", "enter"),
     ),
     ("Run view, Maps tab (attention map over the image, half-block cells)", ("2",)),
     ("Run view, Sweep tab (sweep run)", ("escape", "up", "enter")),
-    ("Run view, Samples tab (the selected sample's picture, question, answers per k)", ("4",)),
-    ("Compare (two runs marked with space, then c)", ("escape", "space", "space", "c")),
+    (
+        "Run view, Samples tab (the selected sample's picture, question, answers per k)",
+        (tab_key("sweep", "samples"),),
+    ),
+    (
+        "Run view, Knockout tab (knockout run: one curve per edge, the three estimates)",
+        ("escape", "ctrl+home", "enter"),
+    ),
+    (
+        "Compare (knockout, sweep and analysis marked with space, then c)",
+        ("escape", "space", "down", "space", "space", "c"),
+    ),
     ("Profiles (p)", ("escape", "p")),
     ("Launch (n, kind = sweep)", ("escape", "n", "enter", "down", "enter")),
 )
@@ -289,6 +308,7 @@ def capture(path: Path) -> None:
     from cliffscope.store import RunStore
     from cliffscope.tui.app import CliffscopeApp
     from cliffscope.tui.capture import screen_text
+    from tests.fake_knockout import make_knockout_run
     from tests.fake_runs import make_analysis_run, make_sweep_run
 
     root = Path(tempfile.mkdtemp(prefix="cliffscope-capture-"))
@@ -304,6 +324,7 @@ def capture(path: Path) -> None:
         status="failed",
         ks=[0, 1, 2],
     )
+    make_knockout_run(store, seed=4, profile="demo", num_layers=8, cliff_layer=3)
     Path("profiles").mkdir()
     for name in ("demo", "llava-1.5-7b", "qwen2-vl-7b"):
         shutil.copy(paths.BUILTIN_PROFILES_DIR / f"{name}.toml", Path("profiles") / f"{name}.toml")

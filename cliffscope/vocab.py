@@ -39,7 +39,17 @@ def group_badge(group: str) -> str:
 
 def matplotlib_colour(name: str) -> str:
     """A vocabulary colour name (plotext/rich spelling) as matplotlib spells it."""
-    return {"magenta": "tab:pink", "cyan": "tab:cyan", **_MATPLOTLIB}.get(name, name)
+    named = {"magenta": "tab:pink", "cyan": "tab:cyan", "yellow": "tab:olive", **_MATPLOTLIB}
+    return named.get(name, name)
+
+
+#: colours of a knockout run's edge curves, in the run's edge order (plotext/rich names)
+EDGE_COLOURS = ("red", "green", "cyan", "blue", "magenta", "orange")
+
+
+def edge_colour(index: int) -> str:
+    """The colour of a run's `index`-th knockout edge curve (plots, figures)."""
+    return EDGE_COLOURS[index % len(EDGE_COLOURS)]
 
 
 # ---- numbers -------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from cliffscope.store import RunDir, RunStore
 from cliffscope.strategies import registry as strategies
 from tests import toy_plugin
 from tests.fake_runs import make_analysis_run
-from tests.test_tui_support import make_app, shows, wait_for
+from tests.test_tui_support import make_app, shows, tab_key, wait_for
 
 SIZE = (100, 30)
 
@@ -143,8 +143,8 @@ async def test_the_launch_form_and_the_run_view_have_the_kind(plugin) -> None:
         app.open_run(analysis.id)
         await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
         view = app.screen
-        assert view.tabs == ("flow", "maps", "sweep", "toy", "samples", "log")
-        await pilot.press("4")
+        assert view.tabs == ("flow", "maps", "sweep", "knockout", "toy", "samples", "log")
+        await pilot.press(tab_key(view, "toy"))
         await wait_for(pilot, shows(pilot, "no toy of this model and task yet"))
 
 

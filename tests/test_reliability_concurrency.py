@@ -54,7 +54,7 @@ async def test_two_sweeps_at_once_under_the_dashboard(
 async def watch_two_sweeps(app, workers: list, failing, healthy, monkeypatch) -> None:
     from cliffscope.tui.capture import screen_text
     from cliffscope.tui.screens.run_view import RunViewScreen
-    from tests.test_tui_support import wait_for
+    from tests.test_tui_support import tab_key, wait_for
 
     async with app.run_test(size=(160, 40)) as pilot:
         await wait_for(pilot, lambda: app.loaded and len(app.runs) == 2)
@@ -64,7 +64,7 @@ async def watch_two_sweeps(app, workers: list, failing, healthy, monkeypatch) ->
         workers.append(launch(healthy.path))
         app.open_run(healthy.id)
         await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
-        await pilot.press("4")  # the Samples tab, redrawn as lines arrive
+        await pilot.press(tab_key(app.screen, "samples"))  # redrawn as lines arrive
         seen: set[tuple[str, int]] = set()
 
         def both_finished() -> bool:

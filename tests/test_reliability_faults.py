@@ -153,7 +153,7 @@ def test_unreachable_hub_fails_clearly(tmp_path: Path, monkeypatch, offline_hub)
 async def test_dashboard_shows_each_failure_with_its_hint(dirs, monkeypatch, offline_hub) -> None:
     from cliffscope.tui.capture import screen_text
     from cliffscope.tui.screens.run_view import RunViewScreen
-    from tests.test_tui_support import make_app, wait_for
+    from tests.test_tui_support import make_app, tab_key, wait_for
 
     runs, profiles = dirs
     failed = {
@@ -177,7 +177,7 @@ async def test_dashboard_shows_each_failure_with_its_hint(dirs, monkeypatch, off
             await wait_for(pilot, lambda words=words: words in screen_text(app), what=name)
             app.open_run(run.id)
             await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
-            await pilot.press("5")  # the Log tab: error, hint and the end of the traceback
+            await pilot.press(tab_key(app.screen, "log"))  # error, hint, end of the traceback
             await wait_for(pilot, lambda: "hint:" in screen_text(app), what=f"{name} log")
             text = screen_text(app)
             assert "error:" in text and hints[name][:40] in text

@@ -203,8 +203,10 @@ def test_single_run_defaults_to_its_run_dir_and_finds_its_partner(exported) -> N
     assert result.markdown == analysis.path / "summary.md"
     assert (analysis.path / "figures" / "flow.png").is_file()
     _, rows = table(result.markdown.read_text(), "estimate")
-    assert [r[0] for r in rows] == ["attention flow", "truncation sweep"]
+    # every kind of the family has a row; the knockout has no run of this model and task
+    assert [r[0] for r in rows] == ["attention flow", "truncation sweep", "attention knockout"]
     assert rows[1][1] == str(sweep.result()["cliff"]["layer"])
+    assert rows[2][1] == "—" and "no run in this report" in rows[2][4]
     alone = export_runs([analysis], analysis.path / "alone", search_store=False)
     _, rows = table(alone.markdown.read_text(), "estimate")
     assert rows[1][1] == "—" and "no run in this report" in rows[1][4]

@@ -119,3 +119,15 @@ def test_two_process_analysis_equals_one_process(dirs) -> None:
     redone = [json.loads(line) for line in (two.path / "samples.jsonl").read_text().splitlines()]
     assert [r["id"] for r in redone] == [lost]
     assert _numbers(two.result()) == _numbers(r1)
+
+
+@pytest.mark.slow
+def test_two_process_knockout_equals_one_process(dirs) -> None:
+    command = ["knockout", "--profile", "tiny", "--task", "shapes-vqa", "--limit", "4"]
+    two = _run(dirs, [*command, "--window", "2"], 2)
+    one = _one_process_twin(two)
+    assert (two.path / "samples.rank1.jsonl").exists()
+    assert _by_key(two) == _by_key(one)
+    r1, r2 = one.result(), two.result()
+    assert r2["complete"] is True and r2["n_samples"] == 4
+    assert _numbers(r2) == _numbers(r1)

@@ -9,7 +9,7 @@ from cliffscope.tui.gpu import GpuStat
 from cliffscope.tui.screens.run_view import RunViewScreen
 from cliffscope.tui.widgets.runs_table import RunsTable
 from tests.fake_runs import make_analysis_run, make_sweep_run
-from tests.test_tui_support import fake_store, make_app, shows, wait_for
+from tests.test_tui_support import fake_store, make_app, shows, tab_key, wait_for
 
 SIZE = (100, 30)
 
@@ -65,7 +65,7 @@ async def test_run_view_fills_in_as_the_run_grows(tmp_path) -> None:
         samples = view.samples
         await pilot.pause(0.5)
         assert samples.count == 0  # samples are read only once their tab is opened
-        await pilot.press("4")
+        await pilot.press(tab_key(view, "samples"))
         await wait_for(pilot, lambda: samples.count == 20)
         lines_before = sum(len(v) for v in samples.view.samples.values())
         # the worker finishes two more k: new sample lines and a rewritten result.json
@@ -86,7 +86,7 @@ async def test_run_view_fills_in_as_the_run_grows(tmp_path) -> None:
         assert plot.series["score"][0] == [0, 1, 2, 3]
         assert plot.series["score"][1][2:] == [0.95, 0.95]
         await wait_for(pilot, shows(pilot, "flipped at k"))
-        await pilot.press("3")
+        await pilot.press(tab_key(view, "sweep"))
         assert view.query_one("#sweep-table").row_count == 4
         await pilot.press("escape")
         assert not isinstance(app.screen, RunViewScreen)

@@ -12,7 +12,7 @@ from cliffscope.tui.sample_source import SampleSource, SampleView
 from cliffscope.tui.sample_text import analysis_detail, flips, k_runs, sweep_detail
 from cliffscope.tui.screens.run_view import RunViewScreen
 from cliffscope.tui.widgets.samples_pane import fit
-from tests.test_tui_support import fake_store, make_app, wait_for
+from tests.test_tui_support import fake_store, make_app, tab_key, wait_for
 
 SIZE = (100, 30)
 
@@ -34,7 +34,7 @@ async def _open_samples(pilot, app, run_id: str):
     app.open_run(run_id)
     await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
     await pilot.pause(0.2)
-    await pilot.press("4")
+    await pilot.press(tab_key(app.screen, "samples"))
     pane = app.screen.query_one("SamplesPane")
     await wait_for(pilot, lambda: pane.query_one("#samples-table").row_count == 20)
     return pane

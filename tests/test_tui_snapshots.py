@@ -15,7 +15,8 @@ from cliffscope import paths
 from cliffscope.tui.screens.launch import LaunchScreen
 from cliffscope.tui.screens.profiles import ProfilesScreen
 from cliffscope.tui.screens.run_view import RunViewScreen
-from tests.test_tui_support import fake_store, make_app, wait_for
+from tests.fake_knockout import make_knockout_run
+from tests.test_tui_support import fake_store, make_app, tab_key, wait_for
 
 SIZE = (100, 30)
 ANALYSIS = "20260102-030405-analysis-demo-llava-shapes-vqa-0001"
@@ -61,12 +62,37 @@ def _open(run_id: str, tab: str | None = None, ready=None):
         screen = pilot.app.screen
         await wait_for(pilot, lambda: screen.run_data.result is not None and screen.partners)
         if tab:
-            await pilot.press(tab)
+            await pilot.press(tab_key(screen, tab))
         if ready:
             await wait_for(pilot, lambda: ready(pilot.app.screen))
         await pilot.pause(0.2)
 
     return run_before
+
+
+def test_knockout_tab(tmp_path, monkeypatch, snap_compare) -> None:
+    """A knockout run beside the analysis and sweep of fake_store: one curve per edge, the
+    knockout cliff and the other two estimates, the table of window starts."""
+    monkeypatch.chdir(tmp_path)
+    store = fake_store(tmp_path / "runs")
+    run = make_knockout_run(store, cliff_layer=3, id_prefix="shapes")
+    (tmp_path / "profiles").mkdir()
+    knockout = make_app("runs", "profiles")
+
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.loaded and len(pilot.app.screen.table.shown) == 4)
+        pilot.app.open_run(run.id)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, RunViewScreen)
+                and len(pilot.app.screen.partners) == 2
+                and pilot.app.screen.query_one("#knockout-table").row_count == 8
+            ),
+        )
+        await pilot.pause(0.2)
+
+    assert snap_compare(knockout, terminal_size=SIZE, run_before=run_before)
 
 
 def test_runs_screen(app, snap_compare) -> None:
@@ -83,7 +109,7 @@ def test_flow_tab(app, snap_compare) -> None:
 
 def test_maps_tab(app, snap_compare) -> None:
     ready = lambda s: "sample s-000000" in str(s.query_one("#maps-info").render())  # noqa: E731
-    assert snap_compare(app, terminal_size=SIZE, run_before=_open(ANALYSIS, "2", ready))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_open(ANALYSIS, "maps", ready))
 
 
 def test_sweep_tab(app, snap_compare) -> None:
@@ -99,13 +125,13 @@ def _picture_ready(screen, where: str) -> bool:
 def test_samples_tab(app, snap_compare) -> None:
     """A sweep sample: its picture redrawn from the task, question, answers per k, flips."""
     ready = lambda s: _picture_ready(s, "redrawn from task")  # noqa: E731
-    assert snap_compare(app, terminal_size=SIZE, run_before=_open(SWEEP, "4", ready))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_open(SWEEP, "samples", ready))
 
 
 def test_samples_tab_analysis(app, snap_compare) -> None:
     """An analysis map sample: the run's own image, the answer and the masses per layer."""
     ready = lambda s: _picture_ready(s, "image from images/")  # noqa: E731
-    assert snap_compare(app, terminal_size=SIZE, run_before=_open(ANALYSIS, "4", ready))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_open(ANALYSIS, "samples", ready))
 
 
 def test_compare_screen(app, snap_compare) -> None:

@@ -115,3 +115,9 @@ async def wait_for(
 
 def shows(pilot, text: str) -> Callable[[], bool]:
     return lambda: text in screen_text(pilot.app)
+
+
+def tab_key(screen, name: str) -> str:
+    """The number key of a run view's tab (the tabs come from the registered kinds, so a
+    kind added to the family moves the ones after it)."""
+    return str(screen.tabs.index(name) + 1)

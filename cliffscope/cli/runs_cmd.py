@@ -8,7 +8,7 @@ import click
 
 from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
 from cliffscope.errors import CliffscopeError
-from cliffscope.kinds.registry import get_kind, kind_names, kind_of
+from cliffscope.kinds.registry import kind_names, kind_of
 from cliffscope.store import RunDir
 from cliffscope.vocab import STATUS_STYLE, age, fmt
 
@@ -132,7 +132,7 @@ def show_cmd(ctx: Ctx, run_id: str, sample: str | None, as_json: bool) -> None:
         c.print(f"  result      {info['headline']}")
     result = run.result() or {}
     kind = kind_of(run.kind)
-    for line in _cliff_lines(kind, result):
+    for line in _cliff_lines(run, kind, result):
         c.print(line)
     for note in kind.notes(result) if kind is not None else []:
         c.print(f"  note        {note}")
@@ -168,22 +168,26 @@ def _print_sample(run: Any, sample_id: str) -> None:
     console().print(table)
 
 
-def _cliff_lines(kind: Any, result: dict[str, Any]) -> list[str]:
-    """The run's own cliff in words, then the partners' cliffs its worker recorded."""
+def _cliff_lines(run: Any, kind: Any, result: dict[str, Any]) -> list[str]:
+    """The run's own cliff in words, then every cliff estimate of its family, each labelled
+    with its method and run: its own, the partners' its worker recorded, else the newest
+    partner runs of the same model and task in the store (as the report finds them)."""
+    from cliffscope.report import tables
+    from cliffscope.report.rundata import RunData, store_partners, unrecorded_partners
+
     if kind is None:
         return []
     lines = []
     cliff = kind.cliff(result)
     if isinstance(cliff, dict) and cliff.get("reason"):
         lines.append(f"  cliff       {cliff['reason']}")
-    for name in kind.records_partners:
-        method = get_kind(name).cliff_method
-        recorded = result.get(f"{method.key}_cliff") if method else None
-        if isinstance(recorded, dict):
-            where = (
-                recorded["layer"] if recorded.get("layer") is not None else recorded.get("verdict")
-            )
-            lines.append(f"  {method.short:<11} {where} ({name} {recorded.get('run')})")
+    data = RunData.load(run, samples=False)
+    partners = store_partners(data, unrecorded_partners(data))
+    for row in tables.cliff_rows(data, partners):
+        method = tables.method_for(row["estimate"])
+        where = row["layer"] if row["layer"] is not None else row["verdict"] or "—"
+        name = method.short if method else row["estimate"]
+        lines.append(f"  {name:<15} {where}  ({row['estimate']}, {row['run']})")
     return lines
 
 

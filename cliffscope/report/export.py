@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from cliffscope.errors import ValidationError
-from cliffscope.kinds.registry import get_kind, kind_of, kinds, partners_of
+from cliffscope.kinds.registry import kind_of, kinds
 from cliffscope.report import compare, tables
 from cliffscope.report.assets import Assets, ExportResult, Figures, ReportWriter, csv_text
-from cliffscope.report.rundata import RunData, find_partners, store_partners
+from cliffscope.report.rundata import RunData, find_partners, store_partners, unrecorded_partners
 from cliffscope.report.summary import render_summary
 from cliffscope.store import RunDir
 
@@ -97,14 +97,9 @@ def _partners(data: RunData, datas: list[RunData], search_store: bool) -> dict[s
     """The partners in the export; the missing ones (that the run did not record) from the
     run's own store."""
     found = find_partners(data, datas)
-    if kind_of(data.kind) is None or not search_store:
+    if not search_store:
         return found
-    missing = []
-    for name in partners_of(data.kind):
-        method = get_kind(name).cliff_method
-        recorded = method is not None and isinstance(data.res.get(f"{method.key}_cliff"), dict)
-        if name not in found and not recorded:
-            missing.append(name)
+    missing = [name for name in unrecorded_partners(data) if name not in found]
     return {**store_partners(data, missing), **found}
 
 

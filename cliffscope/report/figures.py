@@ -16,7 +16,13 @@ import numpy as np
 
 from cliffscope.report import tables
 from cliffscope.store.atomic import atomic_write_bytes
-from cliffscope.vocab import group_colour, interval_label, matplotlib_colour, result_alpha
+from cliffscope.vocab import (
+    edge_colour,
+    group_colour,
+    interval_label,
+    matplotlib_colour,
+    result_alpha,
+)
 
 DPI = 100
 FLOW_SIZE = (10.0, 6.0)
@@ -158,6 +164,45 @@ def sweep_figure(result: dict[str, Any], path: Path, others: Sequence[Other] = (
     bottom.set_xlabel("k (image tokens removed from layer k on)")
     bottom.grid(alpha=0.3)
     bottom.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def knockout_figure(result: dict[str, Any], path: Path, others: Sequence[Other] = ()) -> Path:
+    """Relative change of p(answer) per window start, one curve (with its band) per edge;
+    zero, the tolerance, the knockout cliff and the other kinds' estimates."""
+    from matplotlib.ticker import MaxNLocator
+
+    from cliffscope.report import knockout_report as ko
+
+    which = ko.measure(result)
+    fig = new_figure(SWEEP_SIZE)
+    ax = fig.subplots()
+    x = np.array(ko.starts(result), dtype=float)
+    for index, edge in enumerate(ko.edges(result)):
+        colour = matplotlib_colour(edge_colour(index))
+        data = {k: np.array([np.nan if v is None else v for v in vs], dtype=float)
+                for k, vs in ko.series(result, which, edge).items()}  # fmt: skip
+        ax.fill_between(x, data["lo"], data["hi"], color=colour, alpha=0.15, linewidth=0)
+        ax.plot(x, data["mean"], color=colour, marker="o", markersize=4, label=edge)
+    ax.axhline(0.0, color=BASELINE, linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    tolerance = result.get("tolerance")
+    if isinstance(tolerance, (int, float)):
+        ax.axhline(-tolerance, color=BASELINE, linestyle=":", label=f"tolerance −{tolerance:g}")
+    cliff = result.get("cliff") if isinstance(result.get("cliff"), dict) else {}
+    _mark_cliff(ax, cliff.get("layer"), OWN_CLIFF, "knockout cliff")
+    _mark_others(ax, others)
+    ax.set_ylabel(f"relative change of p({ko.MEASURES[which]})")
+    ax.set_xlabel(f"window start l (layers l .. l+{result.get('window', '?')}−1 blocked)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    level = interval_label(result_alpha(result))
+    ax.set_title(
+        f"attention knockout (window {result.get('window', '?')}, n = "
+        f"{result.get('n_samples', '?')}; bands: {level} interval)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return save(fig, path)
 

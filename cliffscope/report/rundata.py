@@ -116,3 +116,17 @@ def store_partners(run: RunData, kinds: list[str]) -> dict[str, RunData]:
             if other.id != run.id and run.same_experiment(data):
                 others.append(RunData.load(other, samples=False))
     return find_partners(run, others)
+
+
+def unrecorded_partners(run: RunData) -> list[str]:
+    """The partner kinds whose cliff the run's worker did not record in result.json."""
+    from cliffscope.kinds.registry import get_kind, kind_of, partners_of
+
+    if kind_of(run.kind) is None:
+        return []
+    out = []
+    for name in partners_of(run.kind):
+        method = get_kind(name).cliff_method
+        if method is not None and not isinstance(run.res.get(f"{method.key}_cliff"), dict):
+            out.append(name)
+    return out

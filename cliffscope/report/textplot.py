@@ -16,6 +16,7 @@ from cliffscope.report import tables
 WIDTH = 76
 HEIGHT = 20
 MARKERS = {"system": "+", "image": "*", "instruction": "o", "output": "x"}
+EDGE_MARKERS = "*o+x#@"
 _LOCK = threading.Lock()
 
 
@@ -111,6 +112,34 @@ def sweep_textplot(result: dict[str, Any]) -> str | None:
     if isinstance(cliff, int):
         marks.append(("|", f"sweep cliff (k = {cliff})"))
     return _render(draw, _legend(marks))
+
+
+def knockout_textplot(result: dict[str, Any]) -> str | None:
+    """Relative change of p(answer) per window start, one marker per edge, the cliff."""
+    from cliffscope.report import knockout_report as ko
+
+    which, starts = ko.measure(result), ko.starts(result)
+    curves = {e: ko.series(result, which, e)["mean"] for e in ko.edges(result)}
+    every = [v for c in curves.values() for v in c if v is not None]
+    if not starts or not every:
+        return None
+    cliff = (result.get("cliff") or {}).get("layer")
+    marks = [(EDGE_MARKERS[i % len(EDGE_MARKERS)], edge) for i, edge in enumerate(curves)]
+
+    def draw(plt: Any) -> None:
+        plt.plot([min(starts), max(starts)], [0.0, 0.0], marker="-")
+        for (mark, _), values in zip(marks, curves.values(), strict=True):
+            pairs = [(s, v) for s, v in zip(starts, values, strict=True) if v is not None]
+            if pairs:
+                plt.plot([p[0] for p in pairs], [p[1] for p in pairs], marker=mark)
+        if isinstance(cliff, int):
+            _vline(plt, cliff, [*every, 0.0])
+        plt.xticks(_int_ticks(max(starts) + 1))
+        plt.xlabel("window start l")
+        plt.title(f"relative change of p({ko.MEASURES[which]}) with the edge blocked")
+
+    cliff_mark = [("|", f"knockout cliff (l = {cliff})")] if isinstance(cliff, int) else []
+    return _render(draw, _legend([*marks, *cliff_mark, ("-", "no change")]))
 
 
 def depth_textplot(

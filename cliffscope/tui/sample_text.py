@@ -4,6 +4,8 @@ Sweep: question, references, the baseline answer and the answer at every k, runs
 answers folded into one line (`k 2–31`), and the flip points (the k whose score differs
 from the baseline score). Analysis: the answer and a sparkline of each group's attention
 mass per layer (group name with its token count), next to the group's even-spread level.
+Knockout: the baseline answer, its probability, and its relative change per edge and window
+start.
 """
 
 from __future__ import annotations
@@ -131,4 +133,38 @@ def analysis_detail(sample_id: str, rec: dict[str, Any], view: SampleView | None
             text.append("\n")
     cliff = rec.get("cliff")
     text.append(f"cliff at layer {cliff}" if cliff is not None else "no cliff", style="bold")
+    return text
+
+
+def knockout_worst(rec: dict[str, Any]) -> float | None:
+    """The largest fall of p(whole answer) over every knocked-out edge and window start."""
+    values = [
+        v
+        for changes in ((rec or {}).get("answer") or {}).values()
+        if isinstance(changes, list)
+        for v in changes
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    return min(values) if values else None
+
+
+def knockout_detail(sample_id: str, rec: dict[str, Any], view: SampleView | None) -> Text:
+    text = Text()
+    _about(text, sample_id, rec, view)
+    _answer(text, "answer", rec)
+    if rec.get("empty"):
+        text.append("no answer to teacher-force: nothing knocked out\n", style="dim")
+        return text
+    text.append(f"p(answer) {fmt(rec.get('p_answer'))}", style="dim")
+    text.append(f"  p(first token) {fmt(rec.get('p_first'))}\n", style="dim")
+    text.append("relative change of p(answer), window start l = 0, 1, …\n", style="dim")
+    for edge, changes in ((rec.get("answer") or {}) if isinstance(rec, dict) else {}).items():
+        if not isinstance(changes, list):
+            continue
+        text.append(f"{clip(str(edge), 13):<14}", style="dim")
+        for value in changes[:12]:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            cell = f"{value:+.0%}" if ok else "—"
+            text.append(f"{cell:>5}", style="red" if ok and value < -0.5 else "")
+        text.append(" …\n" if len(changes) > 12 else "\n")
     return text

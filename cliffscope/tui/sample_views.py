@@ -13,7 +13,15 @@ from rich.text import Text
 
 from cliffscope.tui.format import clip
 from cliffscope.tui.sample_source import SampleView
-from cliffscope.tui.sample_text import BASE, analysis_detail, flips, score_of, sweep_detail
+from cliffscope.tui.sample_text import (
+    BASE,
+    analysis_detail,
+    flips,
+    knockout_detail,
+    knockout_worst,
+    score_of,
+    sweep_detail,
+)
 from cliffscope.vocab import fmt
 
 
@@ -88,6 +96,34 @@ class SweepSamples(PlainSamples):
 
     def detail(self, sample_id: str, data: Any, view: SampleView | None) -> Text:
         return sweep_detail(sample_id, data or {}, view)
+
+    def image_file(self, data: Any) -> Any:
+        return None  # redrawn from the task in run.toml
+
+
+class KnockoutSamples(PlainSamples):
+    """One line per sample: its baseline answer, its probability and the largest fall of it
+    under any knockout; `f` keeps the samples some knockout more than halves."""
+
+    columns = ("id", "prediction", "score", "p(answer)", "worst Δp")
+    interesting = "halved"
+
+    def keep(self, data: Any) -> bool:
+        worst = knockout_worst(data)
+        return worst is not None and worst < -0.5
+
+    def cells(self, sample_id: str, data: Any) -> list[Any]:
+        worst = knockout_worst(data)
+        return [
+            sample_id,
+            clip(str(data.get("prediction", "")), 12),
+            fmt(score_of(data), 2),
+            fmt(data.get("p_answer"), 3),
+            "—" if worst is None else f"{worst:+.0%}",
+        ]
+
+    def detail(self, sample_id: str, data: Any, view: SampleView | None) -> Text:
+        return knockout_detail(sample_id, data or {}, view)
 
     def image_file(self, data: Any) -> Any:
         return None  # redrawn from the task in run.toml

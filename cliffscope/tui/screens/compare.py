@@ -39,8 +39,9 @@ def _cliff(layer, dep, verdict) -> str:
 class CompareScreen(Screen):
     HELP = (
         "Runs on one depth axis (layer / number of layers), so models of different depth line "
-        "up. Left: image-group attention mass of the analyses. Right: score change against the "
-        "untruncated baseline of the sweeps. e exports the comparison as Markdown."
+        "up. One plot per kind among the runs: image-group attention mass of the analyses, "
+        "score change against the untruncated baseline of the sweeps, the answer's probability "
+        "change under knockout. e exports the comparison as Markdown."
     )
     BINDINGS = [
         keys.BACK,
@@ -84,10 +85,13 @@ class CompareScreen(Screen):
 
     def _show(self, datas: list[RunData], partners: dict) -> None:
         colours = {}
+        drawn = {kind.name: compare.curves(datas, kind) for kind in compare.curve_kinds()}
         for kind in compare.curve_kinds():
-            curves = compare.curves(datas, kind)
+            curves = drawn[kind.name]
             plot = self.query_one(f"#compare-{kind.name}", DepthPlot)
             plot.show(curves, kind.curve.title, zero=kind.curve.zero_line)
+            # only the kinds the compared runs have take room (all while none has a curve)
+            plot.display = bool(curves) or not any(drawn.values())
             for i, (label, *_rest) in enumerate(curves):  # the plots colour runs in this order
                 colours[label] = RUN_COLOURS[i % len(RUN_COLOURS)]
         table = self.query_one(DataTable)

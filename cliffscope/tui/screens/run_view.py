@@ -71,9 +71,11 @@ class RunViewScreen(Screen):
         "layer with intervals; grey is the even-spread level, the vertical line the cliff; "
         "d toggles mass and density. Maps: ←/→ layer, ↑/↓ sample, t attention/CAM. Sweep: score "
         "against the truncation layer k, baseline in grey, each cliff estimate in its colour. "
-        "Samples: f shows only flipped (sweep) or wrong (analysis) samples; the selected "
-        "sample's picture, question and answers show beside the list. g switches how pictures "
-        "are drawn (Kitty graphics, Sixel, half-blocks)."
+        "Knockout: the relative change of the answer's probability per window start, one curve "
+        "per blocked edge, zero and the tolerance in grey, each cliff estimate in its colour. "
+        "Samples: f shows only flipped (sweep), wrong (analysis) or halved (knockout) samples; "
+        "the selected sample's picture, question and answers show beside the list. g switches "
+        "how pictures are drawn (Kitty graphics, Sixel, half-blocks)."
     )
     BINDINGS = [
         keys.BACK,

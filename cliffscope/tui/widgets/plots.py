@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from cliffscope.vocab import GROUP_COLOURS
+from cliffscope.vocab import GROUP_COLOURS, edge_colour
 
 RUN_COLOURS = ("red", "cyan", "green", "orange", "magenta", "blue", "yellow", "white")
 OWN_CLIFF = "white"  # a plot's own cliff when its kind does not say
@@ -196,6 +196,60 @@ class SweepPlot(_Figure):
         plt.xlim(0, max(top, 1))
         plt.xticks(_ticks(top))
         plt.xlabel("k: image tokens removed from layer k on   (grey: baseline)")
+        self.refresh()
+
+
+class KnockoutPlot(_Figure):
+    """Relative change of the answer's probability per window start, one curve per edge (in
+    `vocab.edge_colour`), zero and the tolerance, the knockout cliff and the other kinds'
+    estimates (each in its colour)."""
+
+    def show(
+        self,
+        result: dict[str, Any] | None,
+        curves: dict[str, list[float | None]],
+        starts: list[int],
+        others: list[Other] = (),
+        colour: str = OWN_CLIFF,
+    ) -> None:
+        drawn = [v for values in curves.values() for v in values if v is not None]
+        if not starts or not drawn:
+            self._empty("attention knockout: no sample finished yet")
+            return
+        result = result or {}
+        cliff = (result.get("cliff") or {}).get("layer")
+        which = "first" if result.get("cliff_on") == "first" else "answer"
+        base = (result.get("baseline") or {}).get(f"p_{which}")
+        title = f"Δp({which}) / p, window {result.get('window', '?')}"
+        if isinstance(base, (int, float)):
+            title += f", baseline p {base:.3f}"
+        if isinstance(cliff, int):
+            title += f"  │ knockout cliff {cliff}"
+        for layer, name, _ in others:
+            title += f"  │ {name} {layer}"
+        plt = self._start(title)
+        plt.hline(0.0, "gray")
+        self.markers["zero"] = 0.0
+        tolerance = result.get("tolerance")
+        if isinstance(tolerance, (int, float)):
+            plt.hline(-float(tolerance), "gray")
+            self.markers["tolerance"] = -float(tolerance)
+        for index, (edge, values) in enumerate(curves.items()):
+            pairs = [(s, v) for s, v in zip(starts, values, strict=False) if v is not None]
+            if pairs:
+                self._line(edge, [p[0] for p in pairs], [p[1] for p in pairs], edge_colour(index))
+        if isinstance(cliff, int):
+            plt.vline(cliff, colour)
+            self.markers["cliff"] = cliff
+        for layer, name, other_colour in others:
+            plt.vline(layer, other_colour)
+            self.markers[name] = layer
+        self._round_yticks([*drawn, *self.markers.values()])
+        top = result.get("num_layers")
+        top = top - 1 if isinstance(top, int) and top > 0 else max(starts)
+        plt.xlim(0, max(top, 1))
+        plt.xticks(_ticks(top))
+        plt.xlabel("window start l   (grey: no change, and the tolerance)")
         self.refresh()
 
 

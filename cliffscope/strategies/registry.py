@@ -14,7 +14,14 @@ if TYPE_CHECKING:
 STRATEGIES: dict[str, Any] = {
     "all": "cliffscope.strategies.drop_all:DropAll",
     "fastv": "cliffscope.strategies.fastv:FastV",
+    "random": "cliffscope.strategies.random_keep:RandomKeep",
+    "cls": "cliffscope.strategies.cls:ClsAttention",
+    "pool": "cliffscope.strategies.pool:SpatialPool",
+    "pyramid": "cliffscope.strategies.pyramid:Pyramid",
 }
+
+#: run.toml names recorded before strategies declared their parameters
+LEGACY_NAMES = {"keep_ratio": "budget"}
 
 
 def register_strategy(name: str, target: Any) -> None:
@@ -40,16 +47,29 @@ def strategy_class(name: str) -> type[TokenStrategy]:
 
 
 def make_strategy(name: str, **params: Any) -> TokenStrategy:
-    """A strategy instance from its name and parameters."""
-    return strategy_class(name)(**params)
+    """A strategy instance from its name and declared parameters (unknown ones are refused,
+    missing required ones named)."""
+    cls = strategy_class(name)
+    declared = {p.name: p for p in cls.parameters}
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise CliffscopeError(
+            f"strategy {name!r} takes no parameter {', '.join(unknown)}",
+            hint="it takes: " + (", ".join(declared) or "nothing"),
+        )
+    missing = [p.name for p in cls.parameters if p.required and params.get(p.name) is None]
+    if missing:
+        raise CliffscopeError(f"strategy {name!r} needs {', '.join(missing)}")
+    kwargs = {k: v for k, v in params.items() if v is not None}
+    return cls(**kwargs)
 
 
 def from_run_params(params: dict[str, Any]) -> TokenStrategy:
-    """The strategy of a sweep's run.toml params (`keep_ratio` set: FastV; else drop-all)."""
-    name = params.get("strategy")
-    ratio = params.get("keep_ratio")
+    """The strategy a run's params describe: `strategy` plus its declared parameters (a sweep
+    with only `keep_ratio` set is FastV; neither: drop-all)."""
+    values = {LEGACY_NAMES.get(k, k): v for k, v in params.items()}
+    name = values.get("strategy")
     if name is None:
-        name = "all" if ratio is None else "fastv"
-    if name == "fastv":
-        return make_strategy("fastv", ratio=float(ratio))
-    return make_strategy(name)
+        name = "all" if values.get("budget") is None else "fastv"
+    declared = {p.name for p in strategy_class(name).parameters}
+    return make_strategy(name, **{k: v for k, v in values.items() if k in declared})

@@ -52,6 +52,8 @@ class BatchFacts:
         self.image_counts = [len(g.image) for g in batch.groups]
         self.needs_grids = any(s.needs_grids for s in strategies)
         self.needs_vision = any(s.needs_vision for s in strategies)
+        if self.needs_vision:
+            adapter.vision_saliency()  # refuses families it is not defined for, before any run
         self._grids: list[list[Any]] | None = None
         self._vision: Any = None
 

@@ -13,7 +13,7 @@ branch keeps its own compact plan.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -65,8 +65,24 @@ class SharedPrefixKV:
         return int(self.prefix[0].shape[2])
 
 
+#: a bucket holds branch rows down to (1 - SPREAD) of its longest: padding costs compute, an
+#: extra bucket costs one more call per layer
+SPREAD = 0.125
+
+
+@dataclass
+class Bucket:
+    """Consecutive segments run as one batch: their plans widened to the longest (fillers at
+    the shared prefix), hidden states stacked, masks built once per window."""
+
+    segments: list[Segment]
+    plan: KeepPlan
+    hidden: torch.Tensor
+    masks: dict[int | None, Any] = field(default_factory=dict)
+
+
 class Recompute:
-    """The running batch of branch rows, layer by layer (see module docstring, step 2)."""
+    """The running batch of branch rows, layer by layer (see module docstring)."""
 
     def __init__(
         self,
@@ -83,8 +99,7 @@ class Recompute:
         self.length = recorder.valid.shape[1]
         self.blocks = adapter.attention_blocks(recorder.facts.batch)
         self.segments: list[Segment] = []
-        self.plan: KeepPlan | None = None
-        self.hidden: torch.Tensor | None = None
+        self.buckets: list[Bucket] = []
 
     def run(self, active: list[int]) -> tuple[list[int], torch.Tensor, dict[int, Prefix]]:
         """Layers from the first branch layer on; returns the row order (branch indices),
@@ -93,44 +108,43 @@ class Recompute:
         decoder = self.adapter.decoder_layers()
         windows = self.adapter.layer_windows()
         text_kv: dict[int, Prefix] = {}
-        rows: dict[int, torch.Tensor] = {}
-        masks: dict[int | None, Any] = {}
+        attention: dict[int, torch.Tensor] = {}  # id(segment) -> its last-row attention
         for j in range(rec.first, len(decoder)):
-            joining = [i for i in active if rec.layers[i][0] == j]
+            joining = [rec.entry.pop(i) for i in active if rec.layers[i][0] == j]
             replanning = [s for s in self.segments if j in rec.layers[s.branch][1:]]
             if joining or replanning:
-                attention = {id(s): self._own_rows(s, rows[j - 1]) for s in replanning}
                 self._split()
                 for segment in replanning:
-                    self._replan(segment, j, attention[id(segment)])
-                self.segments += [rec.entry.pop(i) for i in joining]
-                self._assemble()
-                masks = {}
-            if windows[j] not in masks:
-                masks[windows[j]] = self._mask(windows[j])
-            later = any(j + 1 in rec.layers[s.branch][1:] for s in self.segments)
-            tap = LastRowTap(self.adapter, {j}, fresh_only=False)
-            with tapping(tap) if later else contextlib.nullcontext():
-                kv = self._call(decoder[j], j, masks[windows[j]])
-            if later:
-                rows[j] = tap.rows[j]
+                    self._replan(segment, j, attention.pop(id(segment)))
+                self.segments += sorted(joining, key=lambda s: -s.plan.length)
+                self._bucket()
+            later = {id(s) for s in self.segments if j + 1 in rec.layers[s.branch][1:]}
+            caches = []
+            for bucket in self.buckets:
+                if windows[j] not in bucket.masks:
+                    bucket.masks[windows[j]] = self._mask(bucket, windows[j])
+                tap = LastRowTap(self.adapter, {j}, fresh_only=False)
+                wanted = any(id(s) in later for s in bucket.segments)
+                with tapping(tap) if wanted else contextlib.nullcontext():
+                    caches.append(self._call(bucket, decoder[j], j, bucket.masks[windows[j]]))
+                if wanted:
+                    attention.update(self._own_rows(bucket, tap.rows[j]))
             if self.keep_kv:  # only decoding needs them; single-token runs save the memory
-                text_kv[j] = Prefix(
-                    kv.keys, kv.values, valid=self.plan.valid, positions=self.plan.index
-                )
-        logits = self.adapter.head(self.hidden[:, -1:])[:, -1].float()
+                text_kv[j] = _joined(self.buckets, caches)
+        logits = torch.cat(
+            [self.adapter.head(b.hidden[:, -1:])[:, -1].float() for b in self.buckets]
+        )
         return [s.branch for s in self.segments], logits, text_kv
 
-    def _call(self, layer: torch.nn.Module, j: int, mask: Any) -> SharedPrefixKV:
-        plan, shared = self.plan, self.shared
+    def _call(self, bucket: Bucket, layer: torch.nn.Module, j: int, mask: Any) -> SharedPrefixKV:
+        plan, shared = bucket.plan, self.shared
         keys, values = compat.cache_layer_kv(self.cache, j)
-        n_branches = self.hidden.shape[0] // self.size
-        kv = SharedPrefixKV(keys[:, :, :shared], values[:, :, :shared], n_branches)
+        kv = SharedPrefixKV(keys[:, :, :shared], values[:, :, :shared], len(bucket.segments))
         call = self.recorder.calls[j]
         updates = gathered_kwargs(call, plan.index[:, shared:], self.length, past=shared)
         hidden = compat.layer_output(
             layer(
-                self.hidden,
+                bucket.hidden,
                 **layer_call(layer, call, kv, attention_mask=mask, use_cache=True, **updates),
             )
         )
@@ -142,28 +156,32 @@ class Recompute:
             hidden = self.adapter.injections().add(
                 self.injected[0], j, hidden, plan.index[:, shared:], rows, sources, weights
             )
-        self.hidden = hidden
+        bucket.hidden = hidden
         return kv
 
-    def _mask(self, window: int | None) -> Any:
-        plan, shared = self.plan, self.shared
+    def _mask(self, bucket: Bucket, window: int | None) -> Any:
+        plan, shared = bucket.plan, self.shared
         key_blocks = None if self.blocks is None else take(self.blocks, plan.index, 1)
         return layer_mask(
             self.adapter.attention_kernel,
             plan.valid,
             plan.index,
             plan.index[:, shared:],
-            self.hidden.dtype,
+            bucket.hidden.dtype,
             window=window,
             key_blocks=key_blocks,
             query_blocks=None if key_blocks is None else key_blocks[:, shared:],
         )
 
-    def _own_rows(self, segment: Segment, attention: torch.Tensor) -> torch.Tensor:
-        """A segment's rows of a batch-wide (N, T) attention row, over its compact slots."""
-        offset = self.segments.index(segment) * self.size
-        att = attention[offset : offset + self.size]
-        return torch.cat([att[:, : self.shared], att[:, self.shared + segment.extra :]], dim=1)
+    def _own_rows(self, bucket: Bucket, attention: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Each segment's rows of its bucket's (N, T) attention row, over its compact slots."""
+        out = {}
+        for n, segment in enumerate(bucket.segments):
+            att = attention[n * self.size : (n + 1) * self.size]
+            out[id(segment)] = torch.cat(
+                [att[:, : self.shared], att[:, self.shared + segment.extra :]], dim=1
+            )
+        return out
 
     def _replan(self, segment: Segment, layer: int, att: torch.Tensor) -> None:
         """A later stage of a staged strategy, over the segment's own (compact) slots."""
@@ -182,27 +200,65 @@ class Recompute:
             row.append(n)
 
     def _split(self) -> None:
-        """Write the running batch's hidden states back into compact segments."""
-        if self.hidden is None:
-            return
-        for n, segment in enumerate(self.segments):
-            rows = self.hidden[n * self.size : (n + 1) * self.size]
-            segment.hidden = rows[:, segment.extra :]
-            segment.extra = 0
+        """Write the buckets' hidden states back into compact segments."""
+        for bucket in self.buckets:
+            for n, segment in enumerate(bucket.segments):
+                rows = bucket.hidden[n * self.size : (n + 1) * self.size]
+                segment.hidden = rows[:, segment.extra :]
+                segment.extra = 0
+        self.buckets = []
 
-    def _assemble(self) -> None:
-        """One batch from the segments, each widened to the longest by fillers at the prefix."""
-        length = max(s.plan.length for s in self.segments)
-        plans, hidden = [], []
+    def _bucket(self) -> None:
+        """Consecutive segments of similar length as buckets (row order is kept: decoding needs
+        the rows a layer ran as a prefix of the batch)."""
+        groups: list[list[Segment]] = []
         for segment in self.segments:
+            group = groups[-1] if groups else None
+            lengths = [s.plan.length for s in group or []] + [segment.plan.length]
+            if group is not None and min(lengths) >= (1 - SPREAD) * max(lengths):
+                group.append(segment)
+            else:
+                groups.append([segment])
+        self.buckets = [self._assemble(group) for group in groups]
+
+    def _assemble(self, segments: list[Segment]) -> Bucket:
+        """One bucket from segments, each widened to the longest by fillers at the prefix."""
+        length = max(s.plan.length for s in segments)
+        plans, hidden = [], []
+        for segment in segments:
             segment.extra = length - segment.plan.length
             plans.append(pad_plan(segment.plan, length, self.shared))
             pad = segment.hidden.new_zeros(self.size, segment.extra, segment.hidden.shape[2])
             hidden.append(
                 torch.cat([pad, segment.hidden], dim=1) if segment.extra else segment.hidden
             )
-        self.plan = _cat_plans(plans)
-        self.hidden = torch.cat(hidden) if len(hidden) > 1 else hidden[0]
+        return Bucket(
+            segments, _cat_plans(plans), torch.cat(hidden) if len(hidden) > 1 else hidden[0]
+        )
+
+
+def _joined(buckets: list[Bucket], caches: list[SharedPrefixKV]) -> Prefix:
+    """One layer's branch cache over all buckets: shorter buckets padded at the end with
+    invalid keys (the branch decoder masks them)."""
+    if len(buckets) == 1:
+        plan = buckets[0].plan
+        return Prefix(caches[0].keys, caches[0].values, valid=plan.valid, positions=plan.index)
+    length = max(kv.keys.shape[2] for kv in caches)
+
+    def widen(x: torch.Tensor, dim: int) -> torch.Tensor:
+        extra = length - x.shape[dim]
+        if not extra:
+            return x
+        shape = list(x.shape)
+        shape[dim] = extra
+        return torch.cat([x, x.new_zeros(shape)], dim=dim)
+
+    return Prefix(
+        keys=torch.cat([widen(kv.keys, 2) for kv in caches]),
+        values=torch.cat([widen(kv.values, 2) for kv in caches]),
+        valid=torch.cat([widen(b.plan.valid, 1) for b in buckets]),
+        positions=torch.cat([widen(b.plan.index, 1) for b in buckets]),
+    )
 
 
 def _cat_plans(plans: list[KeepPlan]) -> KeepPlan:

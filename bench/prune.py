@@ -16,17 +16,13 @@ The shared and naive answers are compared (they must be identical). Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 
-from bench.sweep import PROMPT, build_model, interleaved, load
+from bench.sweep import bench_header, bench_model, bench_parser, interleaved
 
 STRATEGIES = "fastv,random,cls,pool,pyramid"
 
@@ -57,50 +53,23 @@ def savings_table(adapter: Any, batch: Any, branches: list, kept: dict) -> dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=2)
+    parser = bench_parser(__doc__.splitlines()[0], batch=2)
     parser.add_argument("--layer", type=int, default=2, help="truncation layer K")
     parser.add_argument("--strategies", default=STRATEGIES)
     parser.add_argument("--budgets", default="0.25,0.111,0.0625")
     parser.add_argument("--schedule", default="8:0.5,16:0.25,24:0.125", help="pyramid layers")
-    parser.add_argument("--new-tokens", type=int, default=8)
-    parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of the engine timings")
-    parser.add_argument("--latency-repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     from cliffscope.engines.prune import make_branches, prefill_seconds, prune_naive, prune_shared
 
-    with tempfile.TemporaryDirectory() as tmp:
-        adapter = load(build_model(Path(tmp) / "model", args.hidden, args.layers), args.attn)
-        images = [
-            Image.new("RGB", (400, 300), (40 * i, 90, 200 - 30 * i)) for i in range(args.batch)
-        ]
-        batch = adapter.build_batch(images, [PROMPT] * args.batch)
+    with bench_model(args) as (adapter, batch):
         keys = [f"sample-{i}" for i in range(args.batch)]
         budgets = [float(b) for b in args.budgets.split(",")]
         branches = make_branches(
             args.strategies.split(","), budgets, args.layer, schedule=args.schedule
         )
-        groups = batch.groups[0]
-        report: dict[str, Any] = {
-            "device": str(adapter.device),
-            "threads": torch.get_num_threads(),
-            "layers": args.layers,
-            "hidden": args.hidden,
-            "attn": args.attn,
-            "batch": args.batch,
-            "image_tokens": len(groups.image),
-            "text_tokens": len(groups.prompt) - len(groups.image),
-            "layer": args.layer,
-            "branches": [b.name for b in branches],
-        }
+        report = bench_header(args, adapter, batch)
+        report.update(layer=args.layer, branches=[b.name for b in branches])
         print(json.dumps(report))
         with torch.no_grad():
             prune_shared(adapter, batch, branches, 2, keys)  # warm-up

@@ -24,6 +24,9 @@ CORE = [
     "cliffscope.aggregate.analysis",
     "cliffscope.aggregate.sweep",
     "cliffscope.report.export",
+    "cliffscope.strategies.registry",
+    *(f"cliffscope.strategies.{m}" for m in ("drop_all", "fastv", "random_keep", "cls", "pool")),
+    "cliffscope.strategies.pyramid",
 ]
 
 

@@ -113,12 +113,17 @@ def test_fastv_ranking_equals_eager_attention_weights(case) -> None:
         )
     eager.reset_state()
     row = out.attentions[K - 1][:, :, -1].float().mean(dim=1)  # (B, S), head mean
-    with truncate(setup.adapter, K, batch, strategy=make_strategy("fastv", budget=0.5)) as trunc:
+    _assert_keeps_the_top(setup, batch, K, make_strategy("fastv", budget=0.5), row)
+
+
+def _assert_keeps_the_top(setup, batch, k: int, strategy, scores: torch.Tensor) -> None:
+    """The strategy keeps exactly the round(budget x n) image tokens of highest `scores`."""
+    with truncate(setup.adapter, k, batch, strategy=strategy) as trunc:
         _ = setup.adapter.model(**batch.inputs, position_ids=setup.adapter.position_ids(batch))
     setup.adapter.reset_state()
     for r, groups in enumerate(batch.groups):
         image = torch.tensor(list(groups.image))
-        top = image[row[r, image].topk(int(0.5 * len(image) + 0.5)).indices]
+        top = image[scores[r, image].topk(int(strategy.budget * len(image) + 0.5)).indices]
         assert sorted(top.tolist()) == trunc.selected[r].nonzero().squeeze(1).tolist()
 
 
@@ -177,13 +182,7 @@ def test_cls_ranking_equals_a_recomputed_vision_attention(case) -> None:
     (note,) = branch_notes(setup.adapter, make_branches(["cls"], [0.5], 0))
     assert ("by the [CLS] attention" in note) == (kind == "cls")
     assert ("no [CLS] token" in note) == (kind != "cls")
-    with truncate(setup.adapter, 0, batch, strategy=make_strategy("cls", budget=0.25)) as trunc:
-        _ = setup.adapter.model(**batch.inputs, position_ids=setup.adapter.position_ids(batch))
-    setup.adapter.reset_state()
-    for r, groups in enumerate(batch.groups):
-        image = torch.tensor(list(groups.image))
-        top = image[reference[r, image].topk(int(0.25 * len(image) + 0.5)).indices]
-        assert sorted(top.tolist()) == trunc.selected[r].nonzero().squeeze(1).tolist()
+    _assert_keeps_the_top(setup, batch, 0, make_strategy("cls", budget=0.25), reference)
 
 
 def test_random_is_the_same_per_sample_across_runs_and_batches(case) -> None:

@@ -59,24 +59,23 @@ _VISION_TAPS: ContextVar[tuple[Tap, ...]] = ContextVar("cliffscope_vision_taps",
 VISION_PREFIX = "cliffscope_vision_"
 
 
-@contextlib.contextmanager
-def tapping(*taps: Tap) -> Iterator[None]:
+def tapping(*taps: Tap) -> contextlib.AbstractContextManager[None]:
     """Activate `taps` for every decoder attention call made inside the block."""
-    token = _TAPS.set(_TAPS.get() + taps)
-    try:
-        yield
-    finally:
-        _TAPS.reset(token)
+    return _active(_TAPS, taps)
+
+
+def vision_tapping(*taps: Tap) -> contextlib.AbstractContextManager[None]:
+    """Activate `taps` for every vision-tower attention call made through the vision wrapper."""
+    return _active(_VISION_TAPS, taps)
 
 
 @contextlib.contextmanager
-def vision_tapping(*taps: Tap) -> Iterator[None]:
-    """Activate `taps` for every vision-tower attention call made through the vision wrapper."""
-    token = _VISION_TAPS.set(_VISION_TAPS.get() + taps)
+def _active(var: ContextVar[tuple[Tap, ...]], taps: tuple[Tap, ...]) -> Iterator[None]:
+    token = var.set(var.get() + taps)
     try:
         yield
     finally:
-        _VISION_TAPS.reset(token)
+        var.reset(token)
 
 
 def base_function(base: str, module: torch.nn.Module) -> Any:

@@ -12,31 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cliffscope.strategies.base import (
-    BUDGET,
-    SelectionInputs,
-    TokenStrategy,
-    check_budget,
-    kept_count,
-)
-from cliffscope.strategies.fastv import top_by_score
+from cliffscope.strategies.base import SelectionInputs
+from cliffscope.strategies.ranked import RankedStrategy
 
 if TYPE_CHECKING:
     import torch
 
 
-class ClsAttention(TokenStrategy):
+class ClsAttention(RankedStrategy):
     name = "cls"
     summary = "top budget x n image tokens by the vision tower's [CLS] (or mean received) attention"
-    parameters = (BUDGET,)
     needs_vision = True
 
-    def __init__(self, budget: float) -> None:
-        self.budget = check_budget(self.name, budget)
-
-    def kept(self, n_image: int) -> int:
-        return kept_count(self.budget, n_image)
-
-    def select(self, inputs: SelectionInputs) -> torch.Tensor:
-        counts = [self.kept(int(n)) for n in inputs.image.sum(dim=1).tolist()]
-        return top_by_score(inputs.vision, inputs.image, counts, "cls")
+    def scores(self, inputs: SelectionInputs) -> torch.Tensor | None:
+        return inputs.vision

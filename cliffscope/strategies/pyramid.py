@@ -23,7 +23,7 @@ from cliffscope.strategies.base import (
     check_budget,
     kept_count,
 )
-from cliffscope.strategies.fastv import top_by_score
+from cliffscope.strategies.ranked import top_by_score
 
 if TYPE_CHECKING:
     import torch

@@ -12,14 +12,8 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from cliffscope.errors import CliffscopeError
-from cliffscope.strategies.base import (
-    BUDGET,
-    Param,
-    SelectionInputs,
-    TokenStrategy,
-    check_budget,
-    kept_count,
-)
+from cliffscope.strategies.base import BUDGET, Param, SelectionInputs
+from cliffscope.strategies.ranked import BudgetStrategy
 
 if TYPE_CHECKING:
     import torch
@@ -31,17 +25,14 @@ def sample_seed(seed: int, key: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-class RandomKeep(TokenStrategy):
+class RandomKeep(BudgetStrategy):
     name = "random"
     summary = "a random budget x n of the image tokens, drawn per sample from (seed, sample id)"
     parameters = (BUDGET, Param("seed", int, "seed of the per-sample draw", default=0))
 
     def __init__(self, budget: float, seed: int = 0) -> None:
-        self.budget = check_budget(self.name, budget)
+        super().__init__(budget)
         self.seed = int(seed)
-
-    def kept(self, n_image: int) -> int:
-        return kept_count(self.budget, n_image)
 
     def select(self, inputs: SelectionInputs) -> torch.Tensor:
         import torch

@@ -114,7 +114,7 @@ def test_resume_only_computes_missing_samples(dirs) -> None:
 
 def test_cancel_between_batches_leaves_a_partial_result(dirs, monkeypatch) -> None:
     from cliffscope.run_factory import new_run
-    from cliffscope.worker.analysis_job import run_analysis
+    from cliffscope.worker.analysis_job import AnalysisJob
     from cliffscope.worker.context import Cancelled, JobContext
 
     profiles, runs = dirs
@@ -130,7 +130,7 @@ def test_cancel_between_batches_leaves_a_partial_result(dirs, monkeypatch) -> No
 
     monkeypatch.setattr(ctx, "check_cancelled", check_cancelled)
     with pytest.raises(Cancelled):
-        run_analysis(ctx)
+        AnalysisJob(ctx).run()
     ctx.close()
     partial = run.result()
     assert partial["complete"] is False and partial["n_samples"] == 3 == len(run.samples())

@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from cliffscope.cli.main import cli
-from cliffscope.errors import ValidationError
+from cliffscope.errors import CliffscopeError, ValidationError
+from cliffscope.kinds.sweep import SweepParams
 from cliffscope.run_factory import new_run
 from cliffscope.store import RunDir, RunStore
-from cliffscope.sweep_layers import check_keep_ratio_layers, parse_layers
+from cliffscope.sweep_layers import parse_layers
 from cliffscope.worker.runner import run_worker
 from tests.fake_runs import make_analysis_run
 from tests.tiny_models import profile_dirs
@@ -34,11 +35,25 @@ def test_layer_syntax_ranges_include_their_end() -> None:
 
 
 def test_a_keep_ratio_sweep_cannot_start_at_k_0() -> None:
-    check_keep_ratio_layers([0, 2], None)
-    check_keep_ratio_layers("all", 0.5)  # the worker starts "all" at 1
-    check_keep_ratio_layers([1, 2], 0.5)
-    with pytest.raises(ValidationError, match="k starts at 1"):
-        check_keep_ratio_layers([0, 2], 0.5)
+    """The strategy says where k may start (one rule, `TokenStrategy.check_layer`); a keep
+    ratio alone means FastV, as in runs made before `strategy` existed."""
+    assert SweepParams.parse({"layers": "0,2"}).strategy == "all"
+    fastv = SweepParams.parse({"layers": "all", "keep_ratio": 0.5})  # the worker starts at 1
+    assert fastv.strategy == "fastv" and fastv.token_strategy().ratio == 0.5
+    SweepParams.parse({"layers": "1:2", "strategy": "fastv", "keep_ratio": 0.5})
+    with pytest.raises(CliffscopeError, match="k must be >= 1"):
+        SweepParams.parse({"layers": "0,2", "keep_ratio": 0.5})
+
+
+def test_a_strategy_gets_the_parameters_it_takes() -> None:
+    with pytest.raises(ValidationError, match="give the keep ratio"):
+        SweepParams.parse({"strategy": "fastv"})
+    with pytest.raises(ValidationError, match="takes no keep ratio"):
+        SweepParams.parse({"strategy": "all", "keep_ratio": 0.5})
+    with pytest.raises(ValidationError, match="unknown choice 'nope'"):
+        SweepParams.parse({"strategy": "nope"}, naming="flag")
+    with pytest.raises(ValidationError, match="--keep-ratio"):
+        SweepParams.parse({"keep_ratio": 1.5}, naming="flag")
 
 
 @pytest.mark.parametrize("command", ["analyze", "sweep"])
@@ -178,6 +193,23 @@ def test_half_precision_sweep_verifies_its_engine_on_a_subset(tmp_path, tiny_lla
     half.update_spec(status="failed")
     assert run_worker(half.path) == 0
     assert half.samples() == before
+    # runs show, the report and the run view's note state the agreement
+    show = CliRunner().invoke(cli, ["--runs-dir", str(runs), "runs", "show", half.id])
+    assert (
+        "engine check (bfloat16)" in show.output and f"/{block['answers']} answers" in show.output
+    )
+    from cliffscope.report.export import export_runs
+
+    out_dir = tmp_path / "report"
+    export_runs([half], out_dir)
+    assert "Engine check (bfloat16)" in (out_dir / "summary.md").read_text()
+    # runs show --sample: every line of one sample with its answer token ids
+    one = checks[0]["id"]
+    shown = CliRunner().invoke(
+        cli, ["--runs-dir", str(runs), "runs", "show", half.id, "--sample", one]
+    )
+    ids = next(r["answer_ids"] for r in half.samples() if r["key"] == f"{one}@base")
+    assert f"{one}@base" in shown.output and " ".join(map(str, ids)) in shown.output
     full = new_run(store, "sweep", "full", "shapes-vqa", params, limit=4, profiles_dir=profiles)
     assert run_worker(full.path) == 0
     assert full.result()["verification"] is None

@@ -67,11 +67,11 @@ async def test_run_view_fills_in_as_the_run_grows(tmp_path) -> None:
         assert samples.count == 0  # samples are read only once their tab is opened
         await pilot.press("4")
         await wait_for(pilot, lambda: samples.count == 20)
-        lines_before = sum(len(v) for v in samples.sweep.values())
+        lines_before = sum(len(v) for v in samples.view.samples.values())
         # the worker finishes two more k: new sample lines and a rewritten result.json
         result = sweep.result()
         for k in (2, 3):
-            for sid in list(samples.sweep)[:20]:
+            for sid in list(samples.view.samples)[:20]:
                 append_jsonl(
                     sweep.path / "samples.jsonl",
                     {"key": f"{sid}@{k}", "id": sid, "k": k, "prediction": "red", "score": 1.0},
@@ -80,7 +80,7 @@ async def test_run_view_fills_in_as_the_run_grows(tmp_path) -> None:
         sweep.write_result(result)
         await wait_for(pilot, lambda: table.row_count == 4, what="table update")
         await wait_for(
-            pilot, lambda: sum(len(v) for v in samples.sweep.values()) == lines_before + 40
+            pilot, lambda: sum(len(v) for v in samples.view.samples.values()) == lines_before + 40
         )
         plot = view.query_one("SweepPlot")
         assert plot.series["score"][0] == [0, 1, 2, 3]
@@ -204,14 +204,17 @@ async def test_launch_form_refuses_bad_fields(tmp_path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
         await pilot.press("enter", "down", "enter")  # sweep
         form = app.screen
-        form.query_one("#layers").value = "8:2"
+        form.query_one("#sweep-layers").value = "8:2"
         await pilot.press("ctrl+s")
         await wait_for(pilot, shows(pilot, "cannot read --layers"))
-        form.query_one("#layers").value = "0:4"
-        form.query_one("#keep-ratio").value = "0.5"
+        form.query_one("#sweep-layers").value = "0:4"
+        form.query_one("#sweep-keep-ratio").value = "0.5"  # a keep ratio alone: FastV
         await pilot.press("ctrl+s")
-        await wait_for(pilot, shows(pilot, "k starts at 1"))
-        form.query_one("#keep-ratio").value = ""
+        await wait_for(pilot, shows(pilot, "so k must be"))
+        form.query_one("#sweep-strategy").value = "all"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, shows(pilot, "takes no keep ratio"))
+        form.query_one("#sweep-keep-ratio").value = ""
         form.query_one("#limit").value = "0"
         await pilot.press("ctrl+s")
         await wait_for(pilot, shows(pilot, "limit must be at least 1"))

@@ -61,7 +61,7 @@ async def test_sweep_sample_shows_its_redrawn_picture_question_and_answers(tmp_p
         await wait_for(pilot, lambda: "redrawn from task" in _text(pane), what="picture")
         sid = pane.selected
         text = _text(pane)
-        by_k = pane.sweep[sid]
+        by_k = pane.view.samples[sid]
         assert "What colour is the shape?" in text and "baseline" in text
         assert f"reference  {by_k['base']['references'][0]}" in text
         flipped = flips(by_k)

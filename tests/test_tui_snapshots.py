@@ -59,9 +59,7 @@ def _open(run_id: str, tab: str | None = None, ready=None):
             ),
         )
         screen = pilot.app.screen
-        await wait_for(
-            pilot, lambda: screen.run_data.result is not None and screen.partner is not None
-        )
+        await wait_for(pilot, lambda: screen.run_data.result is not None and screen.partners)
         if tab:
             await pilot.press(tab)
         if ready:

@@ -13,18 +13,14 @@ import click
 from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
 from cliffscope.errors import CliffscopeError, Location
 from cliffscope.profiles import find_profile
+from cliffscope.vocab import GROUPS, group_badge
 
 if TYPE_CHECKING:
     from rich.text import Text
 
     from cliffscope.models.summary import ModelSummary
 
-GROUP_STYLES = {
-    "system": "bold black on cyan",
-    "image": "bold white on magenta",
-    "instruction": "bold black on green",
-    "output": "bold black on yellow",
-}
+GROUP_STYLES = {group: group_badge(group) for group in GROUPS}
 
 
 @click.group("models")

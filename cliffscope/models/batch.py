@@ -1,7 +1,6 @@
 """The data an adapter hands the engines: token groups, image grids, a prepared batch.
 
-Kept apart from the adapter class and free of torch at import, so the core (reports, the
-dashboard, run files) can name the groups without loading a model.
+Kept apart from the adapter class and free of torch at import.
 """
 
 from __future__ import annotations
@@ -10,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cliffscope.vocab import GROUPS as GROUP_NAMES  # the one declaration of the groups
+
 if TYPE_CHECKING:
     import torch
-
-GROUP_NAMES: tuple[str, ...] = ("system", "image", "instruction", "output")
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
-"""Reading `maps/<id>.json` (attention and LLaVA-CAM maps of one sample) and its image.
+"""`maps/<id>.json` (attention and LLaVA-CAM maps of one sample) and `images/<id>.png`.
 
-The dashboard's Maps tab and the exported overlays read maps through here, so both agree on
-what a map file means. Paths in result.json are data, not trusted: a map or image path that
-leaves the run directory is refused (`inside`).
+The one writer (the analysis worker) and the one reader (the dashboard's Maps tab, the
+exported figures and overlays) of map files, so all agree on what a map file means. Paths in
+result.json are data, not trusted: a map or image path that leaves the run directory is
+refused (`inside`), and sample ids become file names only through `file_name`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,40 @@ def inside(root: Path, rel: Any) -> Path | None:
         return None
     path = (root / rel).resolve()
     return path if path.is_relative_to(root.resolve()) else None
+
+
+def file_name(sample_id: str) -> str:
+    """Sample ids come from datasets; keep file names to a safe alphabet (and apart)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample_id).lstrip(".")[:80]
+    if safe != sample_id:  # two ids may clean to the same name: keep them apart
+        safe = f"{safe}-{hashlib.sha1(sample_id.encode()).hexdigest()[:8]}"
+    return safe
+
+
+def write_map(run_path: Path, sample_id: str, doc: dict[str, Any], image: Any) -> dict[str, str]:
+    """Write one sample's map document and its image (PIL) atomically; returns the entry
+    (`{"file", "image"}`, relative to the run dir) its sample line and result.json carry."""
+    from cliffscope.store.atomic import atomic_write_bytes, atomic_write_text, json_safe
+
+    name = file_name(sample_id)
+    text = json.dumps(json_safe(doc), separators=(",", ":"), allow_nan=False)
+    atomic_write_text(run_path / "maps" / f"{name}.json", text + "\n")
+    png = io.BytesIO()
+    image.convert("RGB").save(png, format="PNG")
+    atomic_write_bytes(run_path / "images" / f"{name}.png", png.getvalue())
+    return {"file": f"maps/{name}.json", "image": f"images/{name}.png"}
+
+
+def read_map_data(run_path: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """The raw map document of a result.json entry (ValueError when outside the run dir,
+    not JSON or not an object; OSError when unreadable)."""
+    map_file = inside(run_path, entry.get("file"))
+    if map_file is None:
+        raise ValueError(f"map path {entry.get('file')!r} is not inside the run directory")
+    data = json.loads(map_file.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("map file is not a JSON object")
+    return data
 
 
 def split_values(grids: list[MapGrid], values: list) -> list[np.ndarray]:
@@ -83,12 +120,7 @@ def load_map(run_path: Path, entry: dict[str, Any]) -> LoadedMap:
     """Read one map entry of result.json (`{"file", "image"}`, relative to the run dir)."""
     from PIL import Image
 
-    map_file = inside(run_path, entry.get("file"))
-    if map_file is None:
-        raise ValueError(f"map path {entry.get('file')!r} is not inside the run directory")
-    data = json.loads(map_file.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("map file is not a JSON object")
+    data = read_map_data(run_path, entry)
     grids = [
         MapGrid(
             int(g["rows"]),

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from cliffscope.errors import CliffscopeError
+from cliffscope.kinds.registry import kinds
 from cliffscope.store import RunStore
 from cliffscope.tui.actions import LaunchedWorkers, LaunchRequest, cancel_run, resume_run, start_run
 from cliffscope.tui.gpu import GpuStat, NvmlProbe
@@ -182,7 +183,8 @@ class CliffscopeApp(App[None]):
     def open_run(self, run_id: str) -> None:
         from cliffscope.tui.screens.run_view import RunViewScreen
 
-        self.push_screen(RunViewScreen(run_id))
+        row = self.row(run_id)
+        self.push_screen(RunViewScreen(run_id, kind=row.kind if row else None))
 
     def open_compare(self, run_ids: list[str]) -> None:
         from cliffscope.tui.screens.compare import CompareScreen
@@ -235,10 +237,12 @@ class CliffscopeApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Runs", "The table of all runs", self.action_runs)
         yield SystemCommand("Profiles", "List, validate, create and edit", self.action_profiles)
-        yield SystemCommand(
-            "New analysis", "Attention flow + CAM", lambda: self.action_launch("analysis")
-        )
-        yield SystemCommand("New sweep", "Truncation sweep", lambda: self.action_launch("sweep"))
+        for kind in kinds():
+            yield SystemCommand(
+                f"New {kind.name}",
+                kind.title[:1].upper() + kind.title[1:],
+                lambda name=kind.name: self.action_launch(name),
+            )
         yield SystemCommand("Help", "Keys of this screen", self.action_help)
         runs_screen = next((s for s in self.screen_stack if isinstance(s, RunsScreen)), None)
         if runs_screen is not None:

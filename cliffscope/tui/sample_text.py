@@ -12,8 +12,9 @@ from typing import Any
 
 from rich.text import Text
 
-from cliffscope.tui.format import clip, num
+from cliffscope.tui.format import clip
 from cliffscope.tui.sample_source import SampleView
+from cliffscope.vocab import fmt
 
 SPARK = "▁▂▃▄▅▆▇█"
 BASE = "base"
@@ -80,7 +81,7 @@ def _answer(text: Text, label: str, rec: dict[str, Any], flipped: bool = False) 
     score = score_of(rec)
     text.append(f"{label:<11}", style="dim")
     text.append(clip(repr(str(rec.get("prediction", ""))), 22), style="red" if flipped else "")
-    text.append(f"  {num(score, 2)}", style="red" if flipped else "dim")
+    text.append(f"  {fmt(score, 2)}", style="red" if flipped else "dim")
     if flipped:
         text.append("  flip", style="bold red")
     ids = rec.get("answer_ids")

@@ -31,13 +31,14 @@ def graphics_text(app: object) -> Text:
 
 
 def _declared_by_us(node: object, binding: Binding) -> bool:
-    """True if a cliffscope class declared this binding (not Textual's DataTable etc.)."""
+    """True if a cliffscope class declared this binding (not Textual's DataTable etc.), in
+    its BINDINGS or on the instance (the run view binds its tabs and panes' keys so)."""
     for cls in type(node).__mro__:
         for item in cls.__dict__.get("BINDINGS", []):
             action = item.action if isinstance(item, Binding) else item[1]
             if action == binding.action:
                 return cls.__module__.startswith("cliffscope")
-    return False
+    return type(node).__module__.startswith("cliffscope")
 
 
 def bindings_table(screen: Screen) -> Table:

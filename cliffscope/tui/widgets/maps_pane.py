@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from cliffscope.report.mapfile import LoadedMap, load_map
 from cliffscope.report.overlay import VIEW_NAMES, blend, colormap, panel_groups, peak
+from cliffscope.tui.pane_view import PaneView
 from cliffscope.tui.widgets.picture import Picture
 
 
@@ -59,6 +60,11 @@ class MapsPane(Horizontal, can_focus=True):
         Binding("down", "sample(1)", "Sample +", show=False),
         Binding("t", "toggle_view", "Attention/CAM", show=False),
     ]
+    SCREEN_KEYS = [
+        Binding("left", "layer(-1)", "Maps: layer down", show=False, priority=True),
+        Binding("right", "layer(1)", "Maps: layer up", show=False, priority=True),
+        Binding("t", "toggle_view", "Maps: attention/CAM", show=False),
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -90,6 +96,12 @@ class MapsPane(Horizontal, can_focus=True):
             self.entries = entries
             self.map_index = min(self.map_index, max(len(entries) - 1, 0))
         self._redraw()
+
+    def show_view(self, view: PaneView) -> None:
+        self.show(view.run.path if view.run else None, view.result, view.note)
+
+    def move(self, step: int) -> None:
+        self.action_sample(1 if step > 0 else -1)
 
     @property
     def current(self) -> dict[str, Any] | None:

@@ -1,9 +1,9 @@
-"""The Samples tab: every sample's answers (per k for a sweep) and, for the selected one, its
-picture, question, references and answers (cliffscope.tui.sample_text).
+"""The Samples tab: every sample's answers and, for the selected one, its picture, question,
+references and answers, listed the way the run's kind says (`RunKind.samples_view`, e.g.
+`tui.sample_views.SweepSamples`: the answer per k and the flips).
 
 Records arrive incrementally from the poller and are only kept here; the table is rebuilt
 only while visible and at most `MAX_ROWS` long, so a 50,000-sample run stays responsive.
-A flip at k is a score at k that differs from the sample's untruncated (baseline) score.
 The picture is looked up in a thread worker (cliffscope.tui.sample_source), never on the UI
 thread; until it arrives the text shows on its own.
 """
@@ -20,9 +20,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from cliffscope.report.overlay import layout, resized
-from cliffscope.tui.format import clip, num
 from cliffscope.tui.sample_source import SampleSource, SampleView
-from cliffscope.tui.sample_text import analysis_detail, flips, score_of, sweep_detail
+from cliffscope.tui.sample_views import PlainSamples
 from cliffscope.tui.widgets.picture import Picture
 
 MAX_ROWS = 500
@@ -34,14 +33,22 @@ def fit(image: Any, width: int, height: int) -> Any:
     return resized(image, w, h).astype("uint8")
 
 
+def samples_view(kind: str) -> PlainSamples:
+    """A fresh Samples view of run kind `kind` (the plain one for unknown kinds)."""
+    from cliffscope.kinds.registry import kind_of, load_target
+
+    found = kind_of(kind)
+    return load_target(found.samples_view)() if found is not None else PlainSamples()
+
+
 class SamplesPane(Vertical):
     BINDINGS = [Binding("f", "toggle_filter", "Only flips/wrong", show=False)]
+    SCREEN_KEYS = [Binding("f", "toggle_filter", "Samples: only flips/wrong", show=False)]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.run_kind = "analysis"
-        self.analysis: dict[str, dict[str, Any]] = {}
-        self.sweep: dict[str, dict[Any, dict[str, Any]]] = {}
+        self.run_kind = ""
+        self.view: PlainSamples = PlainSamples()
         self.only_interesting = False
         self.dirty = False
         self.source: SampleSource | None = None
@@ -59,8 +66,7 @@ class SamplesPane(Vertical):
 
     def reset(self, kind: str) -> None:
         self.run_kind = kind
-        self.analysis.clear()
-        self.sweep.clear()
+        self.view = samples_view(kind)
         self.dirty = True
 
     def set_source(self, run_path: Path, task_snapshot: dict[str, Any] | None) -> None:
@@ -71,52 +77,21 @@ class SamplesPane(Vertical):
 
     def add(self, records: list[dict[str, Any]]) -> None:
         for rec in records:
-            sid = str(rec.get("id", rec.get("key", "?")))
-            if self.run_kind == "sweep":
-                self.sweep.setdefault(sid, {})[rec.get("k")] = rec
-            else:
-                self.analysis[sid] = rec
+            self.view.add(rec)
         self.dirty = self.dirty or bool(records)
 
     @property
     def count(self) -> int:
-        return len(self.sweep if self.run_kind == "sweep" else self.analysis)
+        return len(self.view.samples)
 
     def _rows(self) -> list[tuple[str, list[Any]]]:
         rows: list[tuple[str, list[Any]]] = []
-        if self.run_kind == "sweep":
-            for sid, by_k in self.sweep.items():
-                flipped = flips(by_k)
-                if self.only_interesting and not flipped:
-                    continue
-                base = by_k.get("base") or {}
-                ks = ", ".join(map(str, flipped[:4])) + (" …" if len(flipped) > 4 else "")
-                cells = [
-                    sid,
-                    clip(str(base.get("prediction", "")), 12),
-                    num(score_of(base), 2),
-                    str(len(flipped)),
-                    ks,
-                ]
-                rows.append((sid, cells))
-                if len(rows) >= MAX_ROWS:
-                    break
-        else:
-            for sid, rec in self.analysis.items():
-                score = score_of(rec)
-                if self.only_interesting and score is not None and score >= 1.0:
-                    continue
-                refs = rec.get("references") or []
-                cells = [
-                    sid,
-                    clip(str(rec.get("prediction", "")), 12),
-                    clip(" | ".join(map(str, refs)), 12),
-                    num(score, 2),
-                    str(rec.get("cliff") if rec.get("cliff") is not None else "none"),
-                ]
-                rows.append((sid, cells))
-                if len(rows) >= MAX_ROWS:
-                    break
+        for sid, data in self.view.samples.items():
+            if self.only_interesting and not self.view.keep(data):
+                continue
+            rows.append((sid, self.view.cells(sid, data)))
+            if len(rows) >= MAX_ROWS:
+                break
         return rows
 
     def render_table(self) -> None:
@@ -127,17 +102,14 @@ class SamplesPane(Vertical):
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear(columns=True)
-        if self.run_kind == "sweep":
-            table.add_columns("id", "baseline", "score", "flips", "flipped at k")
-        else:
-            table.add_columns("id", "prediction", "references", "score", "cliff")
+        table.add_columns(*self.view.columns)
         rows = self._rows()
         self._shown = [sid for sid, _ in rows]
         for sid, cells in rows:
             table.add_row(*cells, key=sid)
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1), animate=False)
-        what = "flipped" if self.run_kind == "sweep" else "wrong"
+        what = self.view.interesting
         note = f"{self.count} samples"
         if self.only_interesting:
             note += f", only {what} shown"
@@ -170,21 +142,22 @@ class SamplesPane(Vertical):
 
     def _image_file(self, sid: str) -> Any:
         """The image a sample line names (analysis map samples), if any."""
-        record = self.analysis.get(sid) if self.run_kind != "sweep" else None
-        entry = (record or {}).get("map")
-        return entry.get("image") if isinstance(entry, dict) else None
+        return self.view.image_file(self.view.samples.get(sid))
 
     def _show(self, sid: str, view: SampleView | None) -> None:
-        if self.run_kind == "sweep":
-            text = sweep_detail(sid, self.sweep.get(sid, {}), view)
-        else:
-            text = analysis_detail(sid, self.analysis.get(sid, {}), view)
+        text = self.view.detail(sid, self.view.samples.get(sid), view)
         if view is None:
             text.append("\nloading the picture…", style="dim")
         self.query_one("#sample-text", Static).update(text)
         image = view.image if view is not None else None
         draw = None if image is None else lambda w, h: fit(image, w, h)
         self.query_one(Picture).show(draw, key=(sid, id(image)))
+
+    def move(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            row = min(max(table.cursor_row + step, 0), table.row_count - 1)
+            table.move_cursor(row=row, animate=False)
 
     @work(thread=True, exclusive=True, group="sample-picture", exit_on_error=False)
     def _load_view(self, source: SampleSource, sid: str, image_file: Any) -> None:

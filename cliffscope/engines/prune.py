@@ -17,18 +17,18 @@ the first branch layer run once per batch and every branch shares them:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from cliffscope.engines.branches import BASE, Branch, SweepOutput, naive_branches, shared_branches
 from cliffscope.engines.truncation import truncate
 from cliffscope.errors import CliffscopeError
+from cliffscope.strategies.plan import branch_name, plan_branches
 
 if TYPE_CHECKING:
     from cliffscope.flops import DecoderDims
     from cliffscope.models.base import ModelAdapter, PreparedBatch
-    from cliffscope.strategies.base import TokenStrategy
 
 __all__ = [
     "BASE",
@@ -44,18 +44,6 @@ __all__ = [
 ]
 
 
-def branch_name(strategy: TokenStrategy) -> str:
-    """`fastv@0.5`, `pyramid@0.125`, `all`: the label a branch is reported under."""
-    budget = getattr(strategy, "budget", None)
-    if budget is None:
-        return (
-            strategy.describe().replace(" ", "@", 1)
-            if strategy.name == "pyramid"
-            else strategy.name
-        )
-    return f"{strategy.name}@{budget:g}"
-
-
 def make_branches(
     strategies: list[str],
     budgets: list[float],
@@ -63,34 +51,11 @@ def make_branches(
     schedule: str | None = None,
     seed: int = 0,
 ) -> list[Branch]:
-    """One branch per (strategy, budget); strategies without a budget (`all`) once. `pyramid`
-    uses `schedule` (its default when None) with each budget as its final ratio."""
-    from cliffscope.strategies.registry import make_strategy, strategy_class
-
-    branches: list[Branch] = []
-    for name in strategies:
-        declared = {p.name for p in strategy_class(name).parameters}
-        extra: dict[str, Any] = {}
-        if "seed" in declared:
-            extra["seed"] = seed
-        if "schedule" in declared and schedule is not None:
-            extra["schedule"] = schedule
-        if "budget" not in declared:
-            strategy = make_strategy(name, **extra)
-            branches.append(Branch(branch_name(strategy), _start(strategy, layer), strategy))
-            continue
-        for budget in budgets:
-            strategy = make_strategy(name, budget=budget, **extra)
-            branches.append(Branch(branch_name(strategy), _start(strategy, layer), strategy))
-    names = [b.name for b in branches]
-    if len(set(names)) != len(names):
-        raise CliffscopeError(f"prune branches repeat: {names}", hint="list each budget once")
-    return branches
-
-
-def _start(strategy: TokenStrategy, layer: int) -> int:
-    """The branch's first layer: K, or a schedule's own first layer (pyramid)."""
-    return int(getattr(strategy, "start", layer))
+    """One branch per (strategy, budget) (`strategies.plan.plan_branches`, which names them);
+    strategies without a budget (`all`) once. `pyramid` uses `schedule` (its default when
+    None) with each budget as its final ratio. A pair a strategy refuses raises."""
+    planned, _ = plan_branches(strategies, budgets, layer, schedule=schedule, seed=seed)
+    return [Branch(p.name, p.k, p.strategy) for p in planned]
 
 
 def check_branches(adapter: ModelAdapter, branches: list[Branch]) -> None:

@@ -21,6 +21,7 @@ ENTRY_POINTS = "cliffscope.kinds"
 _BUILTIN: dict[str, Any] = {
     "analysis": "cliffscope.kinds.analysis:KIND",
     "sweep": "cliffscope.kinds.sweep:KIND",
+    "prune": "cliffscope.kinds.prune:KIND",
 }
 _REGISTERED: dict[str, Any] = {}
 

@@ -96,12 +96,23 @@ def test_pareto_front_keeps_the_points_nothing_beats() -> None:
     assert pareto_front(points, higher_is_better=False) == ["d", "c"]
 
 
-def test_prune_command_writes_the_table_and_the_front(dirs) -> None:
-    profiles, runs = dirs
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory) -> RunDir:
+    """One prune run made the real way: `cliffscope prune` (run dir, worker, follower)."""
+    tmp = tmp_path_factory.mktemp("prune")
+    profiles, runs = tmp / "profiles", tmp / "runs"
+    profiles.mkdir()
+    (profiles / "demo4.toml").write_text(
+        'family = "llava"\nmodel = "builtin:demo"\nbatch_size = 4\nmax_new_tokens = 4\n'
+    )
     args = ["--runs-dir", str(runs), "--profiles-dir", str(profiles), "prune", "-p", "demo4"]
     result = CliRunner().invoke(cli, [*args, "-t", "shapes-vqa", "--limit", "6", *ARGS])
     assert result.exit_code == 0, result.output
-    run = RunDir(runs / result.output.splitlines()[0].strip())
+    return RunDir(runs / result.output.splitlines()[0].strip())
+
+
+def test_prune_command_writes_the_table_and_the_front(cli_run) -> None:
+    run = cli_run
     assert run.status.value == "done"
     ids = run.read_spec()["subset"]["ids"]
     lines = {r["key"]: r for r in run.samples()}
@@ -165,3 +176,51 @@ def test_shared_equals_naive_and_random_draws_per_sample(dirs) -> None:
     assert max(abs(shared[k]["first_logit"] - other[k]["first_logit"]) for k in randoms) > 1e-3
     fastv = [k for k in shared if "@fastv@" in k]
     assert all(abs(shared[k]["first_logit"] - other[k]["first_logit"]) <= 1e-4 for k in fastv)
+
+
+def test_runs_show_and_the_report_have_the_table_and_the_plot(cli_run, tmp_path) -> None:
+    from cliffscope.report import export_runs
+
+    runs = cli_run.path.parent
+    shown = CliRunner().invoke(cli, ["--runs-dir", str(runs), "runs", "show", cli_run.id])
+    assert shown.exit_code == 0, shown.output
+    out = cli_run.result()
+    assert "per branch at layer 2" in shown.output and "pool@0.5 skipped" in shown.output
+    for name in BRANCHES:
+        assert (name + " ◆" if name in out["pareto"] else name) in shown.output
+    export_runs([cli_run], tmp_path / "report", formats=("md", "json", "csv"))
+    folder = tmp_path / "report"
+    summary = (folder / "summary.md").read_text()
+    assert "## Token pruning (layer K = 2" in summary and "## Cliff" not in summary
+    assert "![score against FLOPs saved](figures/prune.png)" in summary
+    assert (folder / "figures" / "prune.png").read_bytes()[:4] == b"\x89PNG"
+    assert "FLOPs saved (%)" in summary and "Pareto front: " in summary  # the text plot
+    for branch in out["branches"]:
+        mark = " ◆ |" if branch["pareto"] else "   |"
+        assert f"| {branch['name']} | {branch['score']:.3f} |" in summary
+        assert summary.split(f"| {branch['name']} |")[1].splitlines()[0].endswith(mark)
+    data = json.loads((folder / "data" / "summary.json").read_text())
+    assert [b["name"] for b in data["prune"]["branches"]] == BRANCHES
+    assert (folder / "data" / "prune.csv").read_text().splitlines()[0].startswith("name,strategy")
+
+
+async def test_the_run_view_shows_the_prune_tab(cli_run) -> None:
+    from cliffscope.tui.screens.run_view import RunViewScreen
+    from cliffscope.tui.widgets.prune_pane import ParetoPlot
+    from tests.test_tui_support import make_app, shows, wait_for
+
+    app = make_app(cli_run.path.parent)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.loaded)
+        app.open_run(cli_run.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
+        assert app.screen.tabs == ("prune", "samples", "log")
+        await wait_for(pilot, shows(pilot, "fastv@0.25"))
+        await wait_for(pilot, shows(pilot, "pool@0.5 skipped"))
+        plot = app.screen.query_one(ParetoPlot)
+        out = cli_run.result()
+        xs, ys = plot.series["fastv"]
+        assert xs == [100 * b["flops_saved"] for b in out["branches"][:2]]
+        assert plot.markers["baseline"] == out["baseline"]["score"]
+        await pilot.press("2")
+        await wait_for(pilot, shows(pilot, "flipped under"))

@@ -224,3 +224,21 @@ async def test_the_run_view_shows_the_prune_tab(cli_run) -> None:
         assert plot.markers["baseline"] == out["baseline"]["score"]
         await pilot.press("2")
         await wait_for(pilot, shows(pilot, "flipped under"))
+
+
+async def test_the_launch_form_offers_the_prune_kind(tmp_path) -> None:
+    from cliffscope.tui.screens.launch import LaunchScreen
+    from tests.test_tui_support import make_app, wait_for
+
+    app = make_app(tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.loaded)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        form = app.screen
+        assert "prune" in [value for _, value in form.query_one("#kind")._options]
+        form.query_one("#kind").value = "prune"
+        await pilot.pause()
+        for field in ("strategies", "budgets", "layer", "schedule", "random-seed", "engine"):
+            assert form.query_one(f"#prune-{field}").parent.display, field
+        assert not form.query_one("#sweep-layers").parent.display

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from cliffscope.report.prune_report import baseline, notes, prune_rows
 from cliffscope.tui.pane_view import PaneView
-from cliffscope.tui.widgets.plots import RUN_COLOURS, _Figure
+from cliffscope.tui.widgets.plots import RUN_COLOURS, _Figure, legend_text
 from cliffscope.vocab import (
     fmt,
     fmt_int,
@@ -27,8 +27,15 @@ from cliffscope.vocab import (
 COLUMNS = ("branch", "score", "Δ", "Δ {level}", "→wrong", "→right", "kept", "FLOPs", "KV", "ms")
 
 
+def strategy_colours(result: dict[str, Any]) -> dict[str, str]:
+    """One plot colour per strategy, in the run's order (the plot and its legend line)."""
+    names = dict.fromkeys(str(r["strategy"]) for r in prune_rows(result))
+    return {name: RUN_COLOURS[i % len(RUN_COLOURS)] for i, name in enumerate(names)}
+
+
 class ParetoPlot(_Figure):
-    """Score against FLOPs saved: one colour per strategy, the baseline grey, the front white."""
+    """Score against FLOPs saved: one colour per strategy, the baseline grey, the front white.
+    The legend is a line above the plot (plotext's own would hide the baseline at 0%)."""
 
     def show(self, result: dict[str, Any] | None) -> None:
         result = result or {}
@@ -50,13 +57,12 @@ class ParetoPlot(_Figure):
             plt.scatter([0.0], [base["score"]], color="gray", marker="◆")
             self.markers["baseline"] = float(base["score"])
             drawn.append(float(base["score"]))
-        strategies = list(dict.fromkeys(str(r["strategy"]) for r in rows))
-        for i, strategy in enumerate(strategies):
+        for strategy, colour in strategy_colours(result).items():
             mine = [r for r in rows if r["strategy"] == strategy]
             xs = [100 * r["flops_saved"] for r in mine]
             ys = [r["score"] for r in mine]
             self.series[strategy] = (xs, ys)
-            plt.scatter(xs, ys, color=RUN_COLOURS[i % len(RUN_COLOURS)], marker="●", label=strategy)
+            plt.scatter(xs, ys, color=colour, marker="●")
         points = {str(r["name"]): r for r in rows}
         if base is not None:
             points["base"] = {**base, "flops_saved": 0.0}
@@ -75,6 +81,7 @@ class ParetoPlot(_Figure):
 class PrunePane(Vertical, can_focus=False):
     def compose(self) -> ComposeResult:
         yield Static(id="prune-note", classes="pane-note")
+        yield Static(id="prune-legend")
         yield ParetoPlot(id="prune-plot")
         yield DataTable(id="prune-table", cursor_type="row", zebra_stripes=True)
 
@@ -111,6 +118,8 @@ class PrunePane(Vertical, can_focus=False):
         for line in notes(result):
             note.append(f"\n{line}", style="yellow")
         self.query_one("#prune-note", Static).update(note)
+        colours = strategy_colours(result)
+        self.query_one("#prune-legend", Static).update(legend_text(list(colours), colours))
         self.query_one(ParetoPlot).show(result)
         self._columns(interval_label(result_alpha(result)))
         self._rows(result)

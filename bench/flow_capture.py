@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -86,7 +87,9 @@ def build(args: argparse.Namespace):
     torch.manual_seed(0)
     dtype = getattr(torch, args.dtype)
     model = LlavaForConditionalGeneration(config).to(args.device, dtype).eval()
-    adapter = LlavaAdapter(model, processor=None, profile=None)
+    # no processor is needed to capture flow; the adapter's decoding policy reads pad and EOS
+    tokens = SimpleNamespace(tokenizer=SimpleNamespace(pad_token_id=PAD, eos_token_id=2))
+    adapter = LlavaAdapter(model, processor=tokens, profile=None)
 
     n_system = 5
     n_instr = args.text_tokens - n_system
@@ -121,10 +124,8 @@ def build(args: argparse.Namespace):
 
 
 def set_text_kernel(adapter: Any, name: str) -> None:
-    from cliffscope.engines.capture import _text_configs
-
-    for cfg in _text_configs(adapter):
-        cfg._attn_implementation_internal = name
+    """The decoder's kernel only (the adapter's public switch; the tower keeps its own)."""
+    adapter.set_text_attention(name)
 
 
 def run_mode(adapter: Any, batch: Any, mode: str) -> int:

@@ -15,9 +15,11 @@ The shared and naive answers are compared (they must be identical). Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -131,46 +133,61 @@ def interleaved(fns: list[Any], repeats: int) -> list[tuple[float, Any]]:
     return list(zip(best, results, strict=True))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_parser(description: str, batch: int) -> argparse.ArgumentParser:
+    """The options every engine benchmark on this model takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=batch)
     parser.add_argument("--new-tokens", type=int, default=8)
     parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of the sweep timings")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the engine timings")
     parser.add_argument("--latency-repeats", type=int, default=5, help="rounds of latency")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
-    args = parser.parse_args()
+    return parser
+
+
+@contextlib.contextmanager
+def bench_model(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
+    """(adapter, batch of `args.batch` prompts) on a freshly built model, in a temp dir."""
     if args.threads:
         torch.set_num_threads(args.threads)
-
-    from cliffscope.engines.sweep import naive_sweep, shared_sweep
-    from cliffscope.engines.truncation import truncate
-
     with tempfile.TemporaryDirectory() as tmp:
         adapter = load(build_model(Path(tmp) / "model", args.hidden, args.layers), args.attn)
         images = [
             Image.new("RGB", (400, 300), (40 * i, 90, 200 - 30 * i)) for i in range(args.batch)
         ]
-        batch = adapter.build_batch(images, [PROMPT] * args.batch)
+        yield adapter, adapter.build_batch(images, [PROMPT] * args.batch)
+
+
+def bench_header(args: argparse.Namespace, adapter: Any, batch: Any) -> dict[str, Any]:
+    """What a benchmark's report starts with: the machine, the model and the prompt layout."""
+    groups = batch.groups[0]
+    return {
+        "device": str(adapter.device),
+        "threads": torch.get_num_threads(),
+        "layers": args.layers,
+        "hidden": args.hidden,
+        "attn": args.attn,
+        "batch": args.batch,
+        "image_tokens": len(groups.image),
+        "text_tokens": len(groups.prompt) - len(groups.image),
+    }
+
+
+def main() -> None:
+    args = bench_parser(__doc__.splitlines()[0], batch=4).parse_args()
+
+    from cliffscope.engines.sweep import naive_sweep, shared_sweep
+    from cliffscope.engines.truncation import truncate
+
+    with bench_model(args) as (adapter, batch):
         groups = batch.groups[0]
-        n_image, n_text = len(groups.image), len(groups.prompt) - len(groups.image)
         n_before = len(groups.system)
         points = list(range(args.layers + 1))
-        report: dict[str, Any] = {
-            "device": str(adapter.device),
-            "threads": torch.get_num_threads(),
-            "layers": args.layers,
-            "hidden": args.hidden,
-            "attn": args.attn,
-            "batch": args.batch,
-            "image_tokens": n_image,
-            "text_tokens": n_text,
-            "text_before_image": n_before,
-            "points": len(points),
-        }
+        report = bench_header(args, adapter, batch)
+        report.update(text_before_image=n_before, points=len(points))
         print(json.dumps(report))
         with torch.no_grad():
             shared_sweep(adapter, batch, [1], 2)  # warm-up

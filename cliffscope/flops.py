@@ -7,7 +7,8 @@ Counted from the decoder's config only (pure Python, no torch), per prompt:
 - per layer, causal attention: n(n+1)/2 query-key pairs, each 2*H*d for the scores plus 2*H*d
   for mixing the values.
 
-Truncation at k runs layers >= k on the kept tokens only. `flops_saved` is the saved share of the
+Truncation at k runs layers >= k on the kept tokens only (a staged strategy shrinks them again at
+later layers). `flops_saved` is the saved share of the
 decoder's prefill (vision tower and LM head excluded, which truncation does not touch);
 `kv_saved` is the share of cached key/value entries that are never stored.
 """
@@ -57,16 +58,25 @@ def savings(
     dims: DecoderDims, n_image: float, n_text: float, k: int, n_kept_image: float = 0.0
 ) -> tuple[float, float]:
     """(flops_saved, kv_saved) as fractions of the untruncated prefill, for one prompt."""
+    return staged_savings(dims, n_image, n_text, [(k, n_kept_image)])
+
+
+def staged_savings(
+    dims: DecoderDims, n_image: float, n_text: float, stages: list[tuple[int, float]]
+) -> tuple[float, float]:
+    """(flops_saved, kv_saved) when image tokens shrink in stages: from layer `stages[s][0]`
+    on, `stages[s][1]` image tokens are left (one stage: truncation at k; several: pyramid)."""
     layers = dims.num_layers
-    k = max(0, min(int(k), layers))
     full_len = n_image + n_text
     if full_len <= 0:
         return 0.0, 0.0
+    present = [n_image] * layers  # image tokens each layer runs on
+    for layer, kept in sorted(stages):
+        for j in range(max(0, min(int(layer), layers)), layers):
+            present[j] = kept
     full = layers * layer_flops(dims, full_len)
-    truncated = k * layer_flops(dims, full_len) + (layers - k) * layer_flops(
-        dims, n_text + n_kept_image
-    )
-    removed = (layers - k) * (n_image - n_kept_image)
+    truncated = sum(layer_flops(dims, n_text + n) for n in present)
+    removed = sum(n_image - n for n in present)
     return 1.0 - truncated / full, removed / (layers * full_len)
 
 

@@ -83,7 +83,7 @@ def test_help_lists_the_kind_and_the_strategy(plugin) -> None:
     runs = plugin / "runs"
     assert "Count the words of every question" in _cli(runs, "--help")
     assert "--words" in _cli(runs, "toy", "--help")
-    assert "[all|fastv|half]" in _cli(runs, "sweep", "--help")
+    assert "[all|fastv|random|cls|pool|pyramid|half]" in _cli(runs, "sweep", "--help")
     assert SweepParams.parse({"strategy": "half", "layers": "0:2"}).token_strategy().kept(10) == 5
 
 

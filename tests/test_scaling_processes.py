@@ -131,3 +131,19 @@ def test_two_process_knockout_equals_one_process(dirs) -> None:
     r1, r2 = one.result(), two.result()
     assert r2["complete"] is True and r2["n_samples"] == 4
     assert _numbers(r2) == _numbers(r1)
+
+
+@pytest.mark.slow
+def test_two_process_prune_equals_one_process(dirs) -> None:
+    command = ["prune", "--profile", "tiny", "--task", "shapes-vqa", "--limit", "4"]
+    command += ["--strategies", "fastv,random,pool", "--budgets", "0.25", "--layer", "1"]
+    two = _run(dirs, command, 2)
+    one = _one_process_twin(two)
+    assert sorted(p.name for p in two.path.glob("samples*.jsonl")) == [
+        "samples.rank0.jsonl",
+        "samples.rank1.jsonl",
+    ]
+    assert _by_key(two) == _by_key(one)  # random draws per sample, not per rank or batch
+    r1, r2 = one.result(), two.result()
+    assert r2["complete"] is True and r2["n_samples"] == 4 and r2["pareto"]
+    assert _numbers(r2) == _numbers(r1)

@@ -21,11 +21,14 @@ import numpy as np
 import torch
 
 from cliffscope.conformance import references
+from cliffscope.engines.branches import Branch
 from cliffscope.engines.cam import llava_cam
 from cliffscope.engines.capture import capture_flow
+from cliffscope.engines.prune import make_branches, prune_naive, prune_shared
 from cliffscope.engines.sweep import BASE, SweepOutput, naive_sweep, shared_sweep
 from cliffscope.engines.truncation import truncate
 from cliffscope.engines.verify import compare
+from cliffscope.errors import CliffscopeError
 from cliffscope.strategies.drop_all import DropAll
 from cliffscope.strategies.fastv import FastV
 
@@ -33,6 +36,7 @@ ATOL = 1e-5
 HALF_ATOL = 0.05
 NEAR_TIE = 0.2  # relative to the step's largest |logit|
 NEW_TOKENS = 4
+KEYS = ["sample-0", "sample-1"]  # sample ids: the random strategy draws per sample
 
 
 @dataclass
@@ -81,16 +85,22 @@ def _forward_last(setup: Setup, batch: Any, k: int | None = None, **kw: Any) -> 
 
 
 def _answers_agree(
-    setup: Setup, first: SweepOutput, second: SweepOutput, strategy: Any = None
+    setup: Setup,
+    first: SweepOutput,
+    second: SweepOutput,
+    strategy: Any = None,
+    branches: list[Branch] | None = None,
 ) -> Outcome:
     """Identical answers (float32), or only near-tie disagreements (half precision)."""
     if first.answers == second.answers:
         return Outcome(True, "answers identical")
     if not setup.half:
         return Outcome(False, "answers differ")
+    by_name = None if branches is None else {b.name: b for b in branches}
     agree, total, found = compare(
-        setup.adapter, setup.images, setup.prompts, first, second, strategy or DropAll()
-    )
+        setup.adapter, setup.images, setup.prompts, first, second, strategy or DropAll(),
+        keys=KEYS, branches=by_name,
+    )  # fmt: skip
     worst = max(d.relative for d in found)
     return Outcome(
         worst <= NEAR_TIE,
@@ -172,6 +182,34 @@ def check_shared_equals_naive(setup: Setup) -> Outcome:
         ]
     failed = [o for o in outcomes if not o.passed]
     return Outcome(not failed, "; ".join(o.detail for o in (failed or outcomes[:2])))
+
+
+def check_prune(setup: Setup) -> Outcome:
+    """The shared prune engine equals one run per branch: fastv, random, pool, pyramid (and cls
+    where the family defines it) against the untouched baseline."""
+    adapter, batch = setup.adapter, setup.batch()
+    last = adapter.num_layers - 1
+    names = ["fastv", "random", "pyramid"]
+    try:
+        adapter.vision_saliency()
+        names.append("cls")
+    except CliffscopeError:
+        pass
+    schedule = f"1:0.5,{last}:0.25" if last > 1 else "1:0.5"
+    branches = make_branches(names, [0.5], 1, schedule=schedule)
+    branches += make_branches(["pool"], [0.25], 0)
+    shared = prune_shared(adapter, batch, branches, NEW_TOKENS, KEYS)
+    naive = prune_naive(adapter, batch, branches, NEW_TOKENS, KEYS)
+    diff = max(
+        float((shared.first_logits[k] - naive.first_logits[k]).abs().max())
+        for k in naive.first_logits
+    )
+    outcomes = [
+        Outcome.close(diff, setup.atol, f"{len(branches)} branches, first-token logits"),
+        _answers_agree(setup, shared, naive, branches=branches),
+    ]
+    failed = [o for o in outcomes if not o.passed]
+    return Outcome(not failed, "; ".join(o.detail for o in (failed or outcomes)))
 
 
 def check_cached_equals_uncached(setup: Setup) -> Outcome:
@@ -261,6 +299,7 @@ CHECKS: dict[str, Callable[[Setup], Outcome]] = {
     "k=0": check_k_zero,
     "drop=mask": check_drop_equals_mask,
     "shared=naive": check_shared_equals_naive,
+    "prune": check_prune,
     "cached": check_cached_equals_uncached,
     "batch=rows": check_batch_equals_rows,
     "capture": check_capture_equals_eager,

@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from cliffscope.engines.keep import KeepPlan, LastRowTap, extend_valid, image_mask, keep_plan
+from cliffscope.engines.keep import KeepPlan, LastRowTap, compose, extend_valid
 from cliffscope.engines.layer_calls import gathered_kwargs, hidden_of, take, with_hidden
 from cliffscope.engines.masks import layer_mask
+from cliffscope.engines.stages import BatchFacts, Choice, choose, identity_slots, pad_to, stage_plan
 from cliffscope.errors import CliffscopeError
 from cliffscope.models import compat
 from cliffscope.models.kernel import tapping
-from cliffscope.strategies.base import SelectionInputs
 
 if TYPE_CHECKING:
     from cliffscope.models.base import ModelAdapter, PreparedBatch
@@ -63,7 +63,8 @@ def resolve_strategy(strategy: TokenStrategy | None, keep_ratio: float | None) -
 
 @dataclass
 class _Step:
-    """What layers >= k see in one forward call: keys, queries and, for drop, the gather."""
+    """What layers of one stage see in one forward call: keys, queries and, for drop, the
+    gather."""
 
     valid: torch.Tensor  # (B, K) keys that are not padding
     key_positions: torch.Tensor  # (B, K) original positions of the keys
@@ -74,7 +75,19 @@ class _Step:
     query_blocks: torch.Tensor | None = None  # (B, Q)
     index: torch.Tensor | None = None  # (B, T) drop mode, fresh call: kept positions
     length: int = 0  # sequence length `index` points into
+    plan: KeepPlan | None = None  # drop mode, fresh call: the stage's plan (original positions)
     masks: dict[int | None, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Stage:
+    """One stage of the strategy: its layer, its pinned choice, its last plan and step."""
+
+    layer: int
+    choice: Choice | None = None  # fixed by the first forward (the prompt)
+    plan: KeepPlan | None = None  # drop: the composed plan of the last fresh forward
+    blocked: torch.Tensor | None = None  # mask: (B, prompt) image positions hidden so far
+    step: _Step | None = None
 
 
 class Truncation:
@@ -95,60 +108,89 @@ class Truncation:
         if mode not in MODES:
             raise CliffscopeError(f"unknown truncation mode {mode!r}", hint="drop or mask")
         self.strategy = resolve_strategy(strategy, None)
-        if k < n_layers:
-            self.strategy.check_layer(k)
+        if mode == "mask" and self.strategy.merges_tokens:
+            raise CliffscopeError(
+                f"{self.strategy.describe()} merges tokens, which a mask cannot express",
+                hint='use mode "drop"',
+            )
+        layers = self.strategy.stage_layers(k) if k < n_layers else []
+        check_stage_layers(layers, n_layers, self.strategy)
         self.adapter, self.k, self.mode, self.batch, self.keys = adapter, k, mode, batch, keys
+        self.stages = [_Stage(layer) for layer in layers]
+        self.facts = BatchFacts(adapter, batch, [self.strategy], keys)
         self.windows = adapter.layer_windows()
-        self.image = image_mask(batch)
+        self.image = self.facts.image
         self.prompt_valid = batch.attention_mask.bool()
         self.blocks = adapter.attention_blocks(batch)
-        #: image positions the strategy kept (B, S), fixed by the first forward
-        self.selected: torch.Tensor | None = None
-        #: kept positions of the last fresh forward (drop mode)
-        self.plan: KeepPlan | None = None
         self._fresh_length = 0
-        self._step: _Step | None = None
         self._tap: LastRowTap | None = None
         self._stack = contextlib.ExitStack()
 
+    @property
+    def plan(self) -> KeepPlan | None:
+        """Kept positions of the last fresh forward after the last stage (drop mode)."""
+        return self.stages[-1].plan if self.stages else None
+
+    @property
+    def selected(self) -> torch.Tensor | None:
+        """(B, prompt) image positions still present after the last stage (for merges: the
+        positions pooled tokens sit at), fixed by the first forward."""
+        if not self.stages or self.stages[-1].choice is None:
+            return None
+        last = self.stages[-1]
+        if self.mode == "mask":
+            return self.image & ~last.blocked
+        present = torch.zeros_like(self.image)
+        prompt = self.image.shape[1]
+        index = last.plan.index.clamp(max=prompt - 1)
+        present.scatter_(1, index, last.plan.valid & (last.plan.index < prompt))
+        return present & self.image
+
     # ---- hooks ------------------------------------------------------------------------------
     def __enter__(self) -> Truncation:
-        layers = self.adapter.decoder_layers()
-        if self.k >= len(layers):
+        if not self.stages:
             return self  # k = L: the untouched model
+        first = self.stages[0].layer
         if self.strategy.needs_attention:
-            self._tap = LastRowTap(self.adapter, {self.k - 1})
+            self._tap = LastRowTap(self.adapter, {s.layer - 1 for s in self.stages})
             self._stack.enter_context(tapping(self._tap))
-        for index in range(self.k, len(layers)):
+        self._stack.enter_context(self.facts.vision_context())
+        layers = self.adapter.decoder_layers()
+        for index in range(first, len(layers)):
             handle = layers[index].register_forward_pre_hook(self._hook(index), with_kwargs=True)
             self._stack.callback(handle.remove)
         injections = self.adapter.injections()
         if injections is not None:
-            self._stack.enter_context(injections.following(self.k, self.kept_rows))
+            self._stack.enter_context(injections.following(first, self.kept_rows))
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
         self._tap = None
 
-    def kept_rows(self) -> torch.Tensor | None:
-        """Original positions of the rows layers >= k hold in the current call (drop mode);
-        None when they hold every position (mask mode, or a cached step of new tokens only)."""
-        step = self._step
-        return None if step is None else step.index
+    def _stage_of(self, layer: int) -> int:
+        return max(s for s, stage in enumerate(self.stages) if stage.layer <= layer)
+
+    def kept_rows(self, layer: int) -> KeepPlan | None:
+        """The plan of the rows `layer` holds in the current call (drop mode); None when it
+        holds every position (mask mode, or a cached step of new tokens only)."""
+        step = self.stages[self._stage_of(layer)].step
+        return None if step is None else step.plan
 
     def _hook(self, index: int):
         def enter(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-            if index == self.k:
+            s = self._stage_of(index)
+            stage = self.stages[s]
+            if index == stage.layer:
                 hidden = hidden_of(args, kwargs)
                 past = compat.cache_length(compat.layer_cache(kwargs), index)
-                length = hidden.shape[1]
-                self._step = self._fresh(length, hidden.dtype) if past == 0 else None
-                if self._step is None:
-                    self._step = self._continued(past, length, hidden.dtype)
-                if self._step.index is not None:
-                    args, kwargs = with_hidden(args, kwargs, take(hidden, self._step.index, 1))
-            step = self._step
+                if past == 0:
+                    stage.step, relative = self._fresh(s, hidden.shape[1], hidden.dtype)
+                    if relative is not None:
+                        args, kwargs = with_hidden(args, kwargs, relative.gather(hidden))
+                else:
+                    stage.step = self._continued(s, past, hidden.shape[1], hidden.dtype)
+            step = stage.step
             updates = {"attention_mask": self._mask(step, self.windows[index])}
             if step.index is not None:
                 updates.update(gathered_kwargs(kwargs, step.index, step.length))
@@ -171,37 +213,79 @@ class Truncation:
             )
         return step.masks[window]
 
-    # ---- what layers >= k see ---------------------------------------------------------------
-    def _fresh(self, length: int, dtype: torch.dtype) -> _Step:
-        """A forward over positions 0..length-1: the prompt (and, uncached, the tokens so far)."""
+    # ---- what layers of a stage see ---------------------------------------------------------
+    def _fresh(self, s: int, length: int, dtype: torch.dtype) -> tuple[_Step, KeepPlan | None]:
+        """A forward over positions 0..L-1 (the prompt, and uncached, the tokens so far); at
+        stage s > 0 `length` is the slots the previous stage left. Returns the step and the
+        plan that maps the entering hidden states onto the kept slots (drop mode)."""
         prompt = self.image.shape[1]
-        if length < prompt:
-            raise CliffscopeError(
-                f"truncation got a fresh sequence of {length} positions for a {prompt}-token prompt"
+        stage = self.stages[s]
+        if s == 0:
+            if length < prompt:
+                raise CliffscopeError(
+                    f"truncation got a fresh sequence of {length} positions for a "
+                    f"{prompt}-token prompt"
+                )
+            self._fresh_length = length
+        total = self._fresh_length
+        earlier = self.stages[s - 1] if s else None
+        if s == 0 or self.mode == "mask":
+            index_in, valid_in = identity_slots(self.prompt_valid, total)
+            fillers = None
+        else:
+            index_in, valid_in, fillers = (
+                earlier.plan.index,
+                earlier.plan.valid,
+                earlier.plan.fillers(),
             )
-        device = self.image.device
-        valid = extend_valid(self.prompt_valid, length)
-        image = torch.zeros(valid.shape[0], length, dtype=torch.bool, device=device)
-        image[:, :prompt] = self.image
-        if self.selected is None:
-            self.selected = self._select(valid[:, :prompt])
-        dropped = image.clone()
-        dropped[:, :prompt] &= ~self.selected
-        self._fresh_length = length
-        blocks = self._blocks(length)
+        removed = earlier.blocked if earlier is not None and self.mode == "mask" else None
+        if stage.choice is None:
+            stage.choice = self._choose(s, index_in, valid_in, total - prompt, removed)
+        blocks = self._blocks(total)
         if self.mode == "mask":
-            positions = torch.arange(length, device=device).expand(valid.shape[0], length)
-            return _Step(
-                valid, positions, positions, dtype, blocked=dropped,
+            kept = pad_to(stage.choice.selected, prompt)
+            stage.blocked = (
+                self.image & ~kept if removed is None else removed | (self.image & ~kept)
+            )
+            positions = index_in
+            dropped = pad_to(stage.blocked, total)
+            step = _Step(
+                valid_in, positions, positions, dtype, blocked=dropped,
                 key_blocks=blocks, query_blocks=blocks,
             )  # fmt: skip
-        plan = keep_plan(~dropped, valid, image)
-        self.plan = plan
+            return step, None
+        relative = stage_plan(stage.choice, index_in, valid_in, self.image, fillers)
+        plan = relative if s == 0 else compose(earlier.plan, relative)
+        stage.plan = plan
         kept_blocks = None if blocks is None else take(blocks, plan.index, 1)
-        return _Step(
-            plan.valid, plan.index, plan.index, dtype, index=plan.index, length=length,
+        step = _Step(
+            plan.valid, plan.index, plan.index, dtype, index=plan.index, length=total, plan=plan,
             key_blocks=kept_blocks, query_blocks=kept_blocks,
         )  # fmt: skip
+        return step, relative
+
+    def _choose(
+        self,
+        s: int,
+        index_in: torch.Tensor,
+        valid_in: torch.Tensor,
+        generated: int,
+        removed: torch.Tensor | None,
+    ) -> Choice:
+        """The strategy's pick at stage s over the prompt's input slots (pinned afterwards)."""
+        n_slots = index_in.shape[1] - generated
+        layer = self.stages[s].layer
+        attention = None
+        if self.strategy.needs_attention:
+            rows = self._tap.rows if self._tap is not None else {}
+            if layer - 1 not in rows:
+                raise CliffscopeError(f"layer {layer - 1} ran without input before layer {layer}")
+            attention = rows[layer - 1][:, :n_slots].to(self.image.device)
+        inputs = self.facts.inputs(
+            self.strategy, s, layer, index_in[:, :n_slots], valid_in[:, :n_slots], attention,
+            removed=removed,
+        )  # fmt: skip
+        return choose(self.strategy, inputs)
 
     def _blocks(self, length: int) -> torch.Tensor | None:
         """Both-ways blocks over a sequence of `length` (generated positions are in none)."""
@@ -211,24 +295,25 @@ class Truncation:
         out[:, : self.blocks.shape[1]] = self.blocks[:, :length]
         return out
 
-    def _continued(self, past: int, n_new: int, dtype: torch.dtype) -> _Step:
-        """A cached step: `n_new` text tokens after `past` cached positions of layer k."""
+    def _continued(self, s: int, past: int, n_new: int, dtype: torch.dtype) -> _Step:
+        """A cached step: `n_new` text tokens after `past` cached positions of stage s's layer."""
         if self._fresh_length == 0:
             raise CliffscopeError("a cached step reached a truncation that saw no prompt")
+        stage = self.stages[s]
         device = self.image.device
         batch = self.image.shape[0]
         if self.mode == "mask":
             total = past + n_new
             positions = torch.arange(total, device=device).expand(batch, total)
             blocked = torch.zeros(batch, total, dtype=torch.bool, device=device)
-            blocked[:, : self._fresh_length] = self._blocked_prefix()
+            blocked[:, : self.image.shape[1]] = stage.blocked
             valid = extend_valid(self.prompt_valid, total)
             blocks = self._blocks(total)
             return _Step(
                 valid, positions, positions[:, past:], dtype, blocked=blocked,
                 key_blocks=blocks, query_blocks=None if blocks is None else blocks[:, past:],
             )  # fmt: skip
-        plan = self.plan
+        plan = stage.plan
         generated = past - plan.length + n_new  # tokens after the fresh sequence, these included
         tail = self._fresh_length + torch.arange(generated, device=device).expand(batch, generated)
         keys = torch.cat([plan.index, tail], dim=1)
@@ -240,25 +325,15 @@ class Truncation:
             key_blocks=key_blocks, query_blocks=None if key_blocks is None else key_blocks[:, -n_new:],
         )  # fmt: skip
 
-    def _blocked_prefix(self) -> torch.Tensor:
-        prompt = self.image.shape[1]
-        blocked = torch.zeros(
-            self.image.shape[0], self._fresh_length, dtype=torch.bool, device=self.image.device
-        )
-        blocked[:, :prompt] = self.image & ~self.selected
-        return blocked
 
-    def _select(self, valid: torch.Tensor) -> torch.Tensor:
-        attention = None
-        if self.strategy.needs_attention:
-            rows = self._tap.rows if self._tap is not None else {}
-            if self.k - 1 not in rows:
-                raise CliffscopeError(f"layer {self.k - 1} ran without input before layer {self.k}")
-            attention = rows[self.k - 1][:, : self.image.shape[1]].to(self.image.device)
-        inputs = SelectionInputs(
-            layer=self.k, image=self.image, valid=valid, attention=attention, keys=self.keys
+def check_stage_layers(layers: list[int], n_layers: int, strategy: TokenStrategy) -> None:
+    """Every stage must fall inside the decoder."""
+    outside = [layer for layer in layers if not 0 <= layer < n_layers]
+    if outside:
+        raise CliffscopeError(
+            f"{strategy.describe()} acts at layer(s) {outside}, outside 0..{n_layers - 1}",
+            hint=f"the decoder has {n_layers} layers",
         )
-        return self.strategy.select(inputs).to(self.image.device) & self.image
 
 
 def truncate(

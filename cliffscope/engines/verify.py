@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from cliffscope.engines.sweep import BASE, SweepOutput
+from cliffscope.engines.branches import BASE, Branch, SweepOutput
 from cliffscope.engines.truncation import truncate
 
 if TYPE_CHECKING:
@@ -106,11 +106,18 @@ def compare(
     naive: SweepOutput,
     strategy: TokenStrategy,
     keys: list[str] | None = None,
+    branches: dict[int | str, Branch] | None = None,
 ) -> tuple[int, int, list[Disagreement]]:
-    """(agreeing answers, compared answers, disagreements) over every row and branch."""
+    """(agreeing answers, compared answers, disagreements) over every row and branch.
+
+    Branch names are the truncation layers (a sweep, all with `strategy`), or the names of
+    `branches` (the prune engine: each its own layer and strategy)."""
     agree = total = 0
     found: list[Disagreement] = []
     for k, rows in naive.answers.items():
+        level, used = k, strategy
+        if branches is not None and k in branches:
+            level, used = branches[k].k, branches[k].strategy
         for row, naive_ids in enumerate(rows):
             shared_ids = shared.answers[k][row]
             total += 1
@@ -122,11 +129,11 @@ def compare(
                 adapter,
                 images[row],
                 prompts[row],
-                k,
+                level,
                 naive_ids[:step],
                 naive_ids[step] if step < len(naive_ids) else None,
                 shared_ids[step] if step < len(shared_ids) else None,
-                strategy,
+                used,
                 keys[row] if keys else None,
             )
             found.append(Disagreement(row=row, k=k, step=step, margin=margin, scale=scale))

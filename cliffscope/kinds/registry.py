@@ -22,6 +22,7 @@ _BUILTIN: dict[str, Any] = {
     "analysis": "cliffscope.kinds.analysis:KIND",
     "sweep": "cliffscope.kinds.sweep:KIND",
     "knockout": "cliffscope.kinds.knockout:KIND",
+    "prune": "cliffscope.kinds.prune:KIND",
 }
 _REGISTERED: dict[str, Any] = {}
 

@@ -45,7 +45,8 @@ class SweepParams(KindParams):
         None,
         "Which image tokens leave at layer k (the token-strategy registry): all = every one "
         "(the paper's truncation), fastv = keep the top --keep-ratio by the last prompt "
-        "position's attention at layer k-1. Default: all, or fastv with --keep-ratio.",
+        "position's attention at layer k-1; random, cls, pool and pyramid keep --keep-ratio "
+        "as docs/strategies.md says. Default: all, or fastv with --keep-ratio.",
         choices=_strategies,
         placeholder="default: all (fastv when a keep ratio is given)",
     )

@@ -317,6 +317,18 @@ class ModelAdapter(ABC):
     def image_grids(self, batch: PreparedBatch, row: int) -> list[ImageGrid]:
         """Grids of the image tokens of one row, with the pixel box each covers."""
 
+    def vision_saliency(self) -> Any:
+        """Where the vision tower's saliency of each image token is read (the `cls` strategy):
+        a `models.saliency.VisionSaliency`. Families whose patches map onto image tokens
+        exactly override this; the rest refuse."""
+        from cliffscope.errors import CliffscopeError
+
+        raise CliffscopeError(
+            f"the cls strategy is not defined for the {self.family} family: its image tokens "
+            "cannot be mapped exactly onto vision-tower patches",
+            hint="cls works on llava, qwen2-vl, qwen3-vl and gemma3; use fastv or random here",
+        )
+
     # --- decoding -----------------------------------------------------------------------
 
     def _decoding_policy(self) -> DecodingPolicy:

@@ -17,6 +17,8 @@ Differences handled here:
   VLM forward (and generate's kwargs check) rejects.
 - Qwen-VL `get_rope_index`: 5.x takes `mm_token_type_ids`, 4.57 does not (both accept
   (4, B, S) position ids with the text row first).
+- CLIP / SigLIP vision models: 4.57 keep the transformer (embeddings, encoder) under
+  `vision_model`; 5.x models are the transformer (`vision_transformer`).
 
 For building configs and processors (the tiny conformance checkpoints, `cliffscope.conformance`):
 
@@ -139,6 +141,13 @@ def cache_length(cache: Any, layer: int) -> int:
     if cache is None:
         return 0
     return int(cache.get_seq_length(layer))
+
+
+def vision_transformer(tower: Any) -> Any:
+    """The module holding a CLIP-style tower's `embeddings` and `encoder` (4.57: the tower's
+    `vision_model`; 5.x: the tower itself)."""
+    inner = getattr(tower, "vision_model", None)
+    return inner if inner is not None and hasattr(inner, "encoder") else tower
 
 
 @lru_cache(maxsize=64)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from cliffscope.errors import CliffscopeError
+from cliffscope.models import compat
 from cliffscope.models.base import ImageGrid, ModelAdapter, PreparedBatch
 from cliffscope.models.geometry import full_box
 
@@ -57,3 +59,33 @@ class Gemma3Adapter(ModelAdapter):
             return []
         box = full_box(*batch.image_sizes[row])
         return [ImageGrid(positions=list(runs[0]), rows=side, cols=side, box=box, label="base")]
+
+    def vision_saliency(self) -> Any:
+        """The SigLIP tower's last layer (its output is what the projector pools), which has no
+        CLS token: the mean attention each patch receives. The projector average-pools the
+        patch grid in k x k blocks into the soft tokens (row-major), so a token's score is the
+        mean over its block. Pan-and-scan crops (several images per prompt) are refused."""
+        from cliffscope.models.saliency import VisionSaliency, place
+
+        cfg = self.model.config
+        layers = compat.vision_transformer(self.model.model.vision_tower).encoder.layers
+        side = int(cfg.vision_config.image_size // cfg.vision_config.patch_size)
+        tokens_side = math.isqrt(int(cfg.mm_tokens_per_image))
+        kernel = side // tokens_side
+
+        def to_tokens(batch: PreparedBatch, per_image: list[Any]) -> Any:
+            if any(len(g.image_runs) > 1 for g in batch.groups):
+                raise CliffscopeError(
+                    "cls: gemma3 with pan-and-scan crops (several images per prompt) is not "
+                    "supported",
+                    hint="turn do_pan_and_scan off in the processor",
+                )
+            pooled = [
+                s.reshape(tokens_side, kernel, tokens_side, kernel).mean(dim=(1, 3)).flatten()
+                for s in per_image
+            ]
+            return place(batch, pooled, "gemma3 cls")
+
+        return VisionSaliency(
+            module=layers[-1].self_attn, kind="received", layer=len(layers) - 1, to_tokens=to_tokens
+        )

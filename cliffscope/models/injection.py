@@ -85,11 +85,19 @@ class Injections:
         hidden: torch.Tensor,
         positions: torch.Tensor,
         batch_rows: torch.Tensor,
+        sources: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`hidden` (N, T, D) after `layer`, plus the features at rows whose original position
-        (`positions` (N, T) into batch row `batch_rows` (N,)) is an image position."""
+        (`positions` (N, T) into batch row `batch_rows` (N,)) is an image position.
+
+        Rows that merge several positions (`sources` / `weights` (N, T, M), the `pool`
+        strategy) get the weighted mean of their sources' features instead.
+        """
         if layer >= len(injected.features):
             return hidden
+        if sources is not None:
+            return self._add_merged(injected, layer, hidden, batch_rows, sources, weights)
         index = injected.row_index().to(hidden.device)
         rows = index[batch_rows.to(hidden.device)[:, None], positions.to(hidden.device)]
         where = rows >= 0
@@ -100,11 +108,34 @@ class Injections:
         out[where] = out[where] + features[rows[where]]
         return out
 
+    def _add_merged(
+        self,
+        injected: Injected,
+        layer: int,
+        hidden: torch.Tensor,
+        batch_rows: torch.Tensor,
+        sources: torch.Tensor,
+        weights: torch.Tensor,
+    ) -> torch.Tensor:
+        device = hidden.device
+        index = injected.row_index().to(device)
+        rows = index[batch_rows.to(device)[:, None, None], sources.to(device)]  # (N, T, M)
+        where = rows >= 0
+        if not bool(where.any()):
+            return hidden
+        features = injected.features[layer].to(device, hidden.dtype)
+        picked = features[rows.clamp(min=0)] * (weights.to(device) * where)[..., None]
+        extra = picked.sum(dim=2).to(hidden.dtype)
+        touched = (where & (weights.to(device) > 0)).any(dim=2)
+        out = hidden.clone()
+        out[touched] = out[touched] + extra[touched]
+        return out
+
     @contextlib.contextmanager
-    def following(self, k: int, kept_rows: Callable[[], torch.Tensor | None]) -> Iterator[None]:
+    def following(self, k: int, kept_rows: Callable[[int], Any]) -> Iterator[None]:
         """Inside a truncation at k: the model injects after layers < k, we after layers >= k
-        at the kept image rows (`kept_rows()`: the (B, T) original positions layers >= k hold
-        in the current call, or None when they hold every position)."""
+        at the kept image rows (`kept_rows(layer)`: the `KeepPlan` of the rows that layer
+        holds in the current call, original positions, or None when it holds every position)."""
         import torch
 
         if k >= self.n_layers:
@@ -125,14 +156,18 @@ class Injections:
                 hidden = output[0] if isinstance(output, tuple) else output
                 if injected is None or layer >= len(injected.features):
                     return None
-                rows = kept_rows()
+                plan = kept_rows(layer)
                 batch, length = injected.mask.shape
-                if rows is None:
+                batch_rows = torch.arange(batch, device=hidden.device)
+                if plan is None:
                     if hidden.shape[1] != length:  # a cached step: new text tokens only
                         return None
                     rows = torch.arange(length, device=hidden.device).expand(batch, length)
-                batch_rows = torch.arange(batch, device=hidden.device)
-                new = self.add(injected, layer, hidden, rows, batch_rows)
+                    new = self.add(injected, layer, hidden, rows, batch_rows)
+                else:
+                    new = self.add(
+                        injected, layer, hidden, plan.index, batch_rows, plan.sources, plan.weights
+                    )
                 return (new, *output[1:]) if isinstance(output, tuple) else new
 
             return hook

@@ -17,6 +17,11 @@ prefix. All of that goes through one function registered with `transformers.Atte
   call and may return a replacement mask (knockout); it must not change query or key.
 - a call whose `key` is not a tensor but an object with an `attend` method (the branch decoder's
   per-layer view of its prefixes, `engines.branch_decode.LayerView`) is answered by that object.
+
+The vision tower gets a wrapper of its own only while an engine reads its attention (the `cls`
+strategy, `models.saliency`): `vision_kernel_name(base)` registers one that calls the taps
+activated by `vision_tapping(...)` (a separate context variable, so decoder taps never see
+tower calls) and then the tower's base kernel, unchanged.
 """
 
 from __future__ import annotations
@@ -50,16 +55,27 @@ class Tap(Protocol):
 
 
 _TAPS: ContextVar[tuple[Tap, ...]] = ContextVar("cliffscope_taps", default=())
+_VISION_TAPS: ContextVar[tuple[Tap, ...]] = ContextVar("cliffscope_vision_taps", default=())
+VISION_PREFIX = "cliffscope_vision_"
+
+
+def tapping(*taps: Tap) -> contextlib.AbstractContextManager[None]:
+    """Activate `taps` for every decoder attention call made inside the block."""
+    return _active(_TAPS, taps)
+
+
+def vision_tapping(*taps: Tap) -> contextlib.AbstractContextManager[None]:
+    """Activate `taps` for every vision-tower attention call made through the vision wrapper."""
+    return _active(_VISION_TAPS, taps)
 
 
 @contextlib.contextmanager
-def tapping(*taps: Tap) -> Iterator[None]:
-    """Activate `taps` for every decoder attention call made inside the block."""
-    token = _TAPS.set(_TAPS.get() + taps)
+def _active(var: ContextVar[tuple[Tap, ...]], taps: tuple[Tap, ...]) -> Iterator[None]:
+    token = var.set(var.get() + taps)
     try:
         yield
     finally:
-        _TAPS.reset(token)
+        var.reset(token)
 
 
 def base_function(base: str, module: torch.nn.Module) -> Any:
@@ -73,10 +89,18 @@ def base_function(base: str, module: torch.nn.Module) -> Any:
 
 def kernel_name(base: str) -> str:
     """Register (idempotently) the wrapper around `base`; returns the name it is registered as."""
+    return _register(base.removeprefix(PREFIX), PREFIX, _TAPS)
+
+
+def vision_kernel_name(base: str) -> str:
+    """Register (idempotently) the vision tower's wrapper around `base` (see module docstring)."""
+    return _register(base.removeprefix(VISION_PREFIX), VISION_PREFIX, _VISION_TAPS)
+
+
+def _register(base: str, prefix: str, taps: ContextVar[tuple[Tap, ...]]) -> str:
     from transformers import AttentionInterface, AttentionMaskInterface
 
-    base = base.removeprefix(PREFIX)
-    name = f"{PREFIX}{base}"
+    name = f"{prefix}{base}"
     masks = AttentionMaskInterface()
     mask_function = masks[base] if base in masks else masks["sdpa"]
 
@@ -90,7 +114,7 @@ def kernel_name(base: str) -> str:
     ) -> Any:
         if not isinstance(key, torch.Tensor) and hasattr(key, "attend"):
             return key.attend(module, query, **kwargs)
-        for tap in _TAPS.get():
+        for tap in taps.get():
             replaced = tap(module, query, key, attention_mask, kwargs)
             if replaced is not None:
                 attention_mask = replaced

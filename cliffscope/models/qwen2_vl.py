@@ -40,6 +40,24 @@ class Qwen2VLAdapter(ModelAdapter):
         rope, _ = compat.rope_index(self.model, batch.inputs)
         return torch.cat([text[None], rope.to(text.device)], dim=0)
 
+    def vision_saliency(self) -> Any:
+        """The last vision block's attention (its output goes to the merger), which has no CLS
+        token: the mean attention each patch receives. The image processor orders patches so
+        that each merge_size x merge_size block is consecutive and the merger turns it into one
+        token, so an image token's score is the mean over its block's patches."""
+        from cliffscope.models.saliency import VisionSaliency, place
+
+        blocks = self.model.model.visual.blocks
+        group = self.merge_size**2
+
+        def to_tokens(batch: PreparedBatch, per_image: list[Any]) -> Any:
+            merged = [s.reshape(-1, group).mean(dim=1) for s in per_image]
+            return place(batch, merged, f"{self.family} cls")
+
+        return VisionSaliency(
+            module=blocks[-1].attn, kind="received", layer=len(blocks) - 1, to_tokens=to_tokens
+        )
+
     def image_grids(self, batch: PreparedBatch, row: int) -> list[ImageGrid]:
         # One image per row, so row r's image is image r of `image_grid_thw`.
         t, h, w = (int(v) for v in batch.inputs["image_grid_thw"][row].tolist())
@@ -73,3 +91,8 @@ class Qwen2_5_VLAdapter(Qwen2VLAdapter):
         from transformers import Qwen2_5_VLForConditionalGeneration
 
         return Qwen2_5_VLForConditionalGeneration
+
+    def vision_saliency(self) -> Any:
+        """Refused: Qwen2.5-VL's tower reorders patches into attention windows, and the last
+        block's key order is not the image-token order."""
+        return ModelAdapter.vision_saliency(self)

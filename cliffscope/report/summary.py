@@ -91,6 +91,9 @@ def facts_section(run: RunData) -> str:
 
 
 def cliff_section(run: RunData, rows: list[dict[str, Any]]) -> str:
+    """The cliff estimates of the run's family; empty for a kind without any (prune)."""
+    if not rows and not tables.family_methods(run):
+        return ""
     cells = [
         [
             r["estimate"],

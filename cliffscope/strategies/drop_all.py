@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 class DropAll(TokenStrategy):
     name = "all"
+    summary = "every image token leaves at layer k (the paper's truncation)"
 
     def kept(self, n_image: int) -> int:
         return 0

@@ -168,3 +168,34 @@ def knockout_detail(sample_id: str, rec: dict[str, Any], view: SampleView | None
             text.append(f"{cell:>5}", style="red" if ok and value < -0.5 else "")
         text.append(" …\n" if len(changes) > 12 else "\n")
     return text
+
+
+def branch_flips(by_branch: dict[Any, dict[str, Any]]) -> list[str]:
+    """The prune branches whose score differs from the baseline score, in line order."""
+    base = score_of(by_branch.get(BASE))
+    if base is None:
+        return []
+    return [b for b, rec in by_branch.items() if b != BASE and score_of(rec) not in (None, base)]
+
+
+def prune_detail(
+    sample_id: str, by_branch: dict[Any, dict[str, Any]], view: SampleView | None
+) -> Text:
+    """The baseline's answer and every branch's (flips in red), with their token ids."""
+    text = Text()
+    base = by_branch.get(BASE) or {}
+    _about(text, sample_id, base, view)
+    if base:
+        _answer(text, "baseline", base)
+    base_score = score_of(base)
+    for branch, rec in by_branch.items():
+        if branch == BASE:
+            continue
+        score = score_of(rec)
+        _answer(text, str(branch), rec, base_score is not None and score not in (None, base_score))
+    flipped = branch_flips(by_branch)
+    if flipped:
+        text.append(f"flips under {', '.join(flipped)}", style="bold")
+    elif base_score is not None:
+        text.append("no flips: every branch scores as the baseline", style="dim")
+    return text

@@ -16,9 +16,11 @@ from cliffscope.tui.sample_source import SampleView
 from cliffscope.tui.sample_text import (
     BASE,
     analysis_detail,
+    branch_flips,
     flips,
     knockout_detail,
     knockout_worst,
+    prune_detail,
     score_of,
     sweep_detail,
 )
@@ -124,6 +126,39 @@ class KnockoutSamples(PlainSamples):
 
     def detail(self, sample_id: str, data: Any, view: SampleView | None) -> Text:
         return knockout_detail(sample_id, data or {}, view)
+
+    def image_file(self, data: Any) -> Any:
+        return None  # redrawn from the task in run.toml
+
+
+class PruneSamples(PlainSamples):
+    """Lines keyed `{id}@{branch}`: a sample is its baseline and its answer under every
+    (strategy, budget) branch of a prune run."""
+
+    columns = ("id", "baseline", "score", "flips", "flipped under")
+    interesting = "flipped"
+
+    def add(self, record: dict[str, Any]) -> None:
+        sample_id = str(record.get("id", record.get("key", "?")))
+        self.samples.setdefault(sample_id, {})[record.get("branch")] = record
+
+    def keep(self, data: Any) -> bool:
+        return bool(branch_flips(data))
+
+    def cells(self, sample_id: str, data: Any) -> list[Any]:
+        flipped = branch_flips(data)
+        base = data.get(BASE) or {}
+        shown = ", ".join(flipped[:3]) + (" …" if len(flipped) > 3 else "")
+        return [
+            sample_id,
+            clip(str(base.get("prediction", "")), 12),
+            fmt(score_of(base), 2),
+            str(len(flipped)),
+            shown,
+        ]
+
+    def detail(self, sample_id: str, data: Any, view: SampleView | None) -> Text:
+        return prune_detail(sample_id, data or {}, view)
 
     def image_file(self, data: Any) -> Any:
         return None  # redrawn from the task in run.toml

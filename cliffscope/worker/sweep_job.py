@@ -166,11 +166,15 @@ class SweepJob(Job):
         adapter = self.adapter
         batch = adapter.build_batch([s.image for s in samples], [s.prompt for s in samples])
         positions = adapter.position_ids(batch)
+        keys = [s.id for s in samples]  # strategies that draw at random draw per sample
         sync = torch.cuda.synchronize if adapter.device.type == "cuda" else (lambda: None)
 
         def forward(k: int) -> float:
             start = time.perf_counter()
-            with torch.no_grad(), truncate(adapter, k, batch, self.mode, strategy=self.strategy):
+            with (
+                torch.no_grad(),
+                truncate(adapter, k, batch, self.mode, strategy=self.strategy, keys=keys),
+            ):
                 adapter.model(**batch.inputs, position_ids=positions, logits_to_keep=1)
             sync()
             return (time.perf_counter() - start) * 1e3

@@ -14,7 +14,7 @@ are the baseline's in every layer. So `knockout_shared`:
 2. per edge, recomputes layers l .. L-1 for every start l on those rows, batched across
    starts: at layer j every branch with l <= j runs as one batch through the real decoder
    layer, called with its recorded arguments gathered at those rows and the keys/values of
-   the earlier rows from the baseline cache (`sweep._SharedPrefixKV`); its mask is the
+   the earlier rows from the baseline cache (`branch_recompute.SharedPrefixKV`); its mask is the
    model's own mask of layer j (windows and blocks in original positions: nothing is removed)
    minus the edge's pairs for the branches whose window holds j; injected features are added
    at the recomputed image rows, exactly as the model adds them;
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from cliffscope.engines.branch_recompute import SharedPrefixKV
 from cliffscope.engines.knockout import (
     KnockoutOutput,
     Scoring,
@@ -46,7 +47,6 @@ from cliffscope.engines.knockout import (
 )
 from cliffscope.engines.layer_calls import gathered_kwargs, hidden_of, layer_call
 from cliffscope.engines.masks import visible_from_mask
-from cliffscope.engines.sweep import _SharedPrefixKV
 from cliffscope.knockout_edges import Edge
 from cliffscope.models import compat
 
@@ -227,7 +227,7 @@ class _Branches:
             own = call.get("attention_mask")
             mask = self.mask(own, active, j, mask_dtype(own, hidden))
             keys, values = compat.cache_layer_kv(cache, j)
-            kv = _SharedPrefixKV(keys[:, :, :shared], values[:, :, :shared], len(active))
+            kv = SharedPrefixKV(keys[:, :, :shared], values[:, :, :shared], len(active))
             positions = self.rows.to(hidden.device).repeat(len(active), 1)
             updates = gathered_kwargs(call, positions, length, past=shared)
             hidden = compat.layer_output(

@@ -210,7 +210,8 @@ def test_random_is_the_same_per_sample_across_runs_and_batches(case) -> None:
     assert single.answers["random@0.25"] == full.answers["random@0.25"][1:]
 
 
-def test_pool_leaves_one_token_per_block_holding_its_mean(case) -> None:
+@pytest.mark.parametrize(("budget", "shape"), [(0.25, (2, 2)), (0.5, (1, 2))])
+def test_pool_leaves_one_token_per_block_holding_its_mean(case, budget, shape) -> None:
     setup, batch = case
     adapter = setup.adapter
     layer = adapter.decoder_layers()[K]
@@ -224,7 +225,7 @@ def test_pool_leaves_one_token_per_block_holding_its_mean(case) -> None:
 
     handle = layer.register_forward_pre_hook(before, with_kwargs=True)
     try:
-        with truncate(adapter, K, batch, strategy=make_strategy("pool", budget=0.25)) as trunc:
+        with truncate(adapter, K, batch, strategy=make_strategy("pool", budget=budget)) as trunc:
             inner = layer.register_forward_pre_hook(after, with_kwargs=True)
             with torch.no_grad():
                 adapter.model(**batch.inputs, position_ids=adapter.position_ids(batch))
@@ -235,7 +236,8 @@ def test_pool_leaves_one_token_per_block_holding_its_mean(case) -> None:
     plan = trunc.plan
     for r in range(len(batch)):
         grids = adapter.image_grids(batch, r)
-        blocks = [b for g in grids for b in grid_blocks(g, 2)]
+        blocks = [b for g in grids for b in grid_blocks(g, shape)]
+        assert max(len(b) for b in blocks) == shape[0] * shape[1]
         gridded = {p for g in grids for p in g.positions}
         image = set(batch.groups[r].image)
         slots = {int(p): t for t, p in enumerate(plan.index[r].tolist()) if plan.valid[r, t]}

@@ -26,9 +26,10 @@ from cliffscope.worker.runner import run_worker
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--strategies", "fastv,random,cls,pool", "--budgets", "0.5,0.25", "--layer", "2"]
-BRANCHES = ["fastv@0.5", "fastv@0.25", "random@0.5", "random@0.25", "cls@0.5", "cls@0.25"]
-BRANCHES += ["pool@0.25"]  # pool takes 1/f^2 budgets only: pool@0.5 is refused
+# the done-when command's branches, plus a budget pool refuses (0.3 is not 1/n: skipped, listed)
+ARGS = ["--strategies", "fastv,random,cls,pool", "--budgets", "0.5,0.25,0.3", "--layer", "2"]
+BRANCHES = [f"{s}@{b}" for s in ("fastv", "random", "cls") for b in ("0.5", "0.25", "0.3")]
+BRANCHES += ["pool@0.5", "pool@0.25"]
 VOLATILE = ("updated", "latency_ms", "latency_batch_size")  # measured, not from the samples
 
 
@@ -62,12 +63,12 @@ def _stable(value):
 
 
 def test_params_parse_and_refuse_clearly() -> None:
-    p = PruneParams.parse({"strategies": "fastv, pool,fastv", "budgets": "0.5,0.25"})
-    assert p.strategies == ["fastv", "pool"] and p.budgets == [0.5, 0.25]
+    p = PruneParams.parse({"strategies": "fastv, pool,fastv", "budgets": "0.5,0.3"})
+    assert p.strategies == ["fastv", "pool"] and p.budgets == [0.5, 0.3]
     planned, refused = p.plan()
-    assert [b.name for b in planned] == ["fastv@0.5", "fastv@0.25", "pool@0.25"]
-    assert refused == [{"branch": "pool@0.5", "reason": refused[0]["reason"]}]
-    assert "1/f^2" in refused[0]["reason"]
+    assert [b.name for b in planned] == ["fastv@0.5", "fastv@0.3", "pool@0.5"]
+    assert refused == [{"branch": "pool@0.3", "reason": refused[0]["reason"]}]
+    assert "1/n" in refused[0]["reason"]
     with pytest.raises(ValidationError, match="unknown token strategy nope"):
         PruneParams.parse({"strategies": "fastv,nope"})
     with pytest.raises(ValidationError, match="pyramid is not among"):
@@ -120,7 +121,7 @@ def test_prune_command_writes_the_table_and_the_front(cli_run) -> None:
     out = run.result()
     assert out["complete"] and out["n_samples"] == 6 and out["kind"] == "prune"
     assert [b["name"] for b in out["branches"]] == BRANCHES
-    assert out["refused"][0]["branch"] == "pool@0.5"
+    assert [r["branch"] for r in out["refused"]] == ["pool@0.3"]
     by_name = {b["name"]: b for b in out["branches"]}
     for name, branch in by_name.items():  # every number traces to the lines
         mine = [lines[f"{i}@{name}"] for i in ids]
@@ -136,6 +137,7 @@ def test_prune_command_writes_the_table_and_the_front(cli_run) -> None:
     assert by_name["fastv@0.25"]["flops_saved"] > by_name["fastv@0.5"]["flops_saved"] > 0
     assert all(lines[f"{i}@fastv@0.25"]["kept"] == [4] for i in ids)  # 25% of 16 image tokens
     assert all(lines[f"{i}@pool@0.25"]["kept"] == [4] for i in ids)  # one token per 2x2 block
+    assert all(lines[f"{i}@pool@0.5"]["kept"] == [8] for i in ids)  # one per horizontal pair
     points = [out["baseline"], *out["branches"]]
     assert out["pareto"] == pareto_front(points) and out["pareto"]
     assert all(p["pareto"] == (p["name"] in out["pareto"]) for p in points)
@@ -185,7 +187,7 @@ def test_runs_show_and_the_report_have_the_table_and_the_plot(cli_run, tmp_path)
     shown = CliRunner().invoke(cli, ["--runs-dir", str(runs), "runs", "show", cli_run.id])
     assert shown.exit_code == 0, shown.output
     out = cli_run.result()
-    assert "per branch at layer 2" in shown.output and "pool@0.5 skipped" in shown.output
+    assert "per branch at layer 2" in shown.output and "pool@0.3 skipped" in shown.output
     for name in BRANCHES:
         assert (name + " ◆" if name in out["pareto"] else name) in shown.output
     export_runs([cli_run], tmp_path / "report", formats=("md", "json", "csv"))
@@ -216,11 +218,11 @@ async def test_the_run_view_shows_the_prune_tab(cli_run) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
         assert app.screen.tabs == ("prune", "samples", "log")
         await wait_for(pilot, shows(pilot, "fastv@0.25"))
-        await wait_for(pilot, shows(pilot, "pool@0.5 skipped"))
+        await wait_for(pilot, shows(pilot, "pool@0.3 skipped"))
         plot = app.screen.query_one(ParetoPlot)
         out = cli_run.result()
         xs, ys = plot.series["fastv"]
-        assert xs == [100 * b["flops_saved"] for b in out["branches"][:2]]
+        assert xs == [100 * b["flops_saved"] for b in out["branches"][:3]]
         assert plot.markers["baseline"] == out["baseline"]["score"]
         await pilot.press("2")
         await wait_for(pilot, shows(pilot, "flipped under"))

@@ -17,7 +17,7 @@ from cliffscope.errors import CliffscopeError
 from cliffscope.flops import DecoderDims, layer_flops, savings, staged_savings
 from cliffscope.models.batch import ImageGrid
 from cliffscope.strategies.base import SelectionInputs
-from cliffscope.strategies.pool import grid_blocks, pool_factor
+from cliffscope.strategies.pool import grid_blocks, pool_block
 from cliffscope.strategies.pyramid import parse_schedule
 from cliffscope.strategies.random_keep import sample_seed
 from cliffscope.strategies.registry import from_run_params, list_strategies, make_strategy
@@ -92,10 +92,19 @@ def test_sample_seed_is_a_stable_hash() -> None:
 
 
 def test_pool_budgets_and_blocks() -> None:
-    assert [pool_factor(b) for b in (1.0, 0.25, 0.111, 1 / 9, 0.0625)] == [1, 2, 3, 3, 4]
-    for bad in (0.5, 0.3, 0.0):
-        with pytest.raises(CliffscopeError, match="1/f"):
-            pool_factor(bad)
+    budgets = (1.0, 0.5, 0.25, 0.111, 1 / 9, 0.125, 0.0625)
+    assert [pool_block(b) for b in budgets] == [
+        (1, 1),
+        (1, 2),
+        (2, 2),
+        (3, 3),
+        (3, 3),
+        (2, 4),
+        (4, 4),
+    ]
+    for bad in (0.3, 0.4, 0.0, 1.5):
+        with pytest.raises(CliffscopeError, match="1/n|budget must be"):
+            pool_block(bad)
     grid = ImageGrid(positions=list(range(10, 25)), rows=3, cols=5, box=(0, 0, 1, 1), label="g")
     blocks = grid_blocks(grid, 2)
     assert blocks[0] == [10, 11, 15, 16]  # top-left first
@@ -105,6 +114,8 @@ def test_pool_budgets_and_blocks() -> None:
     assert make_strategy("pool", budget=0.25).kept(576) == 144
     assert make_strategy("pool", budget=0.111).kept(576) == 64
     assert make_strategy("pool", budget=0.25).kept(25) == 9
+    assert make_strategy("pool", budget=0.5).kept(576) == 288
+    assert grid_blocks(grid, (1, 2))[:3] == [[10, 11], [12, 13], [14]]  # horizontal pairs
 
 
 def test_pool_selects_top_left_and_keeps_tokens_outside_grids() -> None:

@@ -5,7 +5,7 @@ strategy names come from the strategy registry), its job (`worker.prune_job`), h
 reads (the score is the untruncated baseline; no cliff of its own), its report section, table
 and Pareto plot (`report.prune_report`), its run-view pane (Prune) and Samples view. Which
 branches run is `strategies.plan.plan_branches`'s: one per (strategy, budget), `all` once,
-pairs a strategy refuses (pool at a budget that is not 1/f^2) left out and listed.
+pairs a strategy refuses (pool at a budget that is not 1/n) left out and listed.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class PruneParams(KindParams):
     budgets: str | list[float] = param(
         "0.5,0.25,0.111",
         "Shares of the image tokens kept, comma-separated; every strategy with a budget runs at "
-        "each (pool takes 1/f^2 only: a budget it refuses is skipped and listed).",
+        "each (pool takes 1/n only: a budget it refuses is skipped and listed).",
         placeholder="e.g. 0.5,0.25,0.111",
     )
     layer: int = param(

@@ -53,7 +53,7 @@ def plan_branches(
     skip_refused: bool = False,
 ) -> tuple[list[Planned], list[dict[str, str]]]:
     """(branches, refused): one branch per (strategy, budget). A pair the strategy refuses
-    (pool at a budget that is not 1/f^2, fastv at layer 0 ...) raises, or with `skip_refused`
+    (pool at a budget that is not 1/n, fastv at layer 0 ...) raises, or with `skip_refused`
     is left out and listed as {"branch", "reason"}."""
     from cliffscope.strategies.registry import make_strategy, strategy_class
 

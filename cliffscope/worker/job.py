@@ -98,6 +98,15 @@ class Job:
             return failed
         return self.measure(samples) + failed
 
+    def loadable(self, sample_ids: list[str]) -> list[Any]:
+        """The samples of `sample_ids` the task can load (for a side measurement such as
+        latency, where a sample that fails to load is simply left out)."""
+        samples = []
+        for sample_id in sample_ids:
+            with contextlib.suppress(CliffscopeError):
+                samples.append(self.task.get(sample_id))
+        return samples
+
     def keep(self, record: dict[str, Any]) -> None:
         if record["key"] not in self.ctx.done_keys:  # a resumed sample's finished keys stay
             self.ctx.append(record)

@@ -141,15 +141,9 @@ class PruneJob(Job):
     # ---- costs --------------------------------------------------------------------------------
     def measure_latency(self, sample_ids: list[str]) -> None:
         """Best-of-3 prefill wall time per branch and untouched, on one batch (warmed up)."""
-        import contextlib
-
         from cliffscope.engines.prune import prefill_seconds
-        from cliffscope.errors import CliffscopeError
 
-        samples = []
-        for sample_id in sample_ids:
-            with contextlib.suppress(CliffscopeError):
-                samples.append(self.task.get(sample_id))
+        samples = self.loadable(sample_ids)
         if not samples:
             return
         adapter = self.adapter

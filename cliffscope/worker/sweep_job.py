@@ -12,7 +12,6 @@ same profile and task). Batching, resume, checkpoints and data-parallel finalisi
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -157,10 +156,7 @@ class SweepJob(Job):
 
         from cliffscope.engines.truncation import truncate
 
-        samples = []
-        for sample_id in sample_ids:
-            with contextlib.suppress(CliffscopeError):
-                samples.append(self.task.get(sample_id))
+        samples = self.loadable(sample_ids)
         if not samples:
             return
         adapter = self.adapter

@@ -92,12 +92,7 @@ class AnalysisJob(Job):
         from cliffscope.engines.capture import capture_flow
 
         adapter, p = self.adapter, self.params
-        images, prompts = [s.image for s in samples], [s.prompt for s in samples]
-        # The decoding policy never emits image placeholders, so teacher-forcing the answer
-        # cannot add a second image.
-        answers = adapter.generate_ids(adapter.build_batch(images, prompts), self.max_new_tokens)
-        predictions = [adapter.decode(a) for a in answers]
-        batch = adapter.build_batch(images, prompts, answers=answers)
+        answers, predictions, batch = self.answered_batch(samples)
         map_rows = [r for r, s in enumerate(samples) if s.id in self.map_ids]
         flow = capture_flow(adapter, batch, p.query, p.heads, map_rows)  # type: ignore[arg-type]
         mass, density, even = flow.mass(), flow.density(), flow.even_spread()

@@ -22,6 +22,9 @@ from cliffscope.worker.context import JobContext
 class Job:
     """One run of one kind inside the worker (the model, if any, is loaded once)."""
 
+    adapter: Any  # the loaded model's adapter, set by jobs that load one
+    max_new_tokens: int | None
+
     def __init__(self, ctx: JobContext) -> None:
         from cliffscope.kinds.registry import get_kind
 
@@ -106,6 +109,16 @@ class Job:
             with contextlib.suppress(CliffscopeError):
                 samples.append(self.task.get(sample_id))
         return samples
+
+    def answered_batch(self, samples: list[Any]) -> tuple[list[list[int]], list[str], Any]:
+        """(answer ids, decoded answers, the batch with each answer appended): the model's own
+        greedy answers under the decoding policy, ready to be teacher-forced. The policy never
+        emits image placeholders, so teacher-forcing an answer cannot add a second image."""
+        adapter = self.adapter
+        images, prompts = [s.image for s in samples], [s.prompt for s in samples]
+        answers = adapter.generate_ids(adapter.build_batch(images, prompts), self.max_new_tokens)
+        predictions = [adapter.decode(a) for a in answers]
+        return answers, predictions, adapter.build_batch(images, prompts, answers=answers)
 
     def keep(self, record: dict[str, Any]) -> None:
         if record["key"] not in self.ctx.done_keys:  # a resumed sample's finished keys stay

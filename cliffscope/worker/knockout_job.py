@@ -74,10 +74,7 @@ class KnockoutJob(Job):
         from cliffscope.engines.knockout_shared import knockout_shared
 
         adapter, p = self.adapter, self.params
-        images, prompts = [s.image for s in samples], [s.prompt for s in samples]
-        answers = adapter.generate_ids(adapter.build_batch(images, prompts), self.max_new_tokens)
-        predictions = [adapter.decode(a) for a in answers]
-        batch = adapter.build_batch(images, prompts, answers=answers)
+        answers, predictions, batch = self.answered_batch(samples)
         engine = knockout_shared if p.engine == "shared" else knockout_naive
         out = engine(adapter, batch, self.edges, p.window, self.starts())
         first, answer = out.first_change(), out.answer_change()

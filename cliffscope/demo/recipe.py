@@ -1,0 +1,158 @@
+"""The deep demo's recipe: LLaVA's training stages in miniature, every knob in one dataclass.
+
+1. CLIP tower: per-patch shape and colour (`vision.py`), then frozen, as LLaVA's CLIP is.
+2. Text: the language model alone learns next-token prediction on chat-formatted text scenes
+   (`deep_data.TextCorpus`), every sequence behind the same long system prompt.
+3. Projector alignment: language model frozen, only the projector learns (captions by
+   default), as in LLaVA-1.5's first stage.
+4. Instruction tuning: projector and language model on questions and captions of a mixture
+   of easy (`shapes-vqa`) and harder scenes. Optionally a share of the rows lose their image
+   tokens from a random layer k >= ``trunc_min`` on (`forward.decoder_loss`): such a row can
+   only be answered from what text positions read from the image in layers below k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cliffscope.demo.data import collate
+from cliffscope.demo.deep_data import MixedStream, TextCorpus, collate_text
+from cliffscope.demo.forward import decoder_loss
+from cliffscope.demo.train import Progress, adamw, schedule
+
+
+@dataclass
+class DeepSettings:
+    """Everything that decides the deep demo's weights besides the code itself."""
+
+    seed: int = 0
+    num_layers: int = 8
+    hidden: int = 128
+    heads: int = 4
+    mlp_ratio: int = 2
+    vision_hidden: int = 64
+    vision_layers: int = 3
+    vision_steps: int = 300
+    vision_batch: int = 64
+    vision_lr: float = 2e-3
+    text_steps: int = 800
+    text_lr: float = 1e-3
+    align_steps: int = 200
+    align_lr: float = 2e-3
+    align_caption_share: float = 1.0
+    steps: int = 1500
+    lr: float = 1e-3
+    caption_share: float = 0.3
+    hard_share: float = 0.3
+    trunc_share: float = 0.0
+    trunc_min: int = 4
+    batch_size: int = 32
+    warmup: int = 100
+    decay_share: float = 0.25
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    eval_vqa: int = 300
+    eval_captions: int = 100
+    threads: int = 2
+
+
+def run_stage(
+    stage: str,
+    model: Any,
+    steps: int,
+    lr: float,
+    settings: DeepSettings,
+    loss_at: Callable[[int], Any],
+    progress: Progress,
+) -> float:
+    """AdamW over the parameters that require grad; returns the mean loss of the last 50 steps."""
+    import torch
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    opt = adamw(named, lr, settings.weight_decay)
+    warmup = min(settings.warmup, max(1, steps // 4))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: schedule(s, steps, warmup, settings.decay_share)
+    )
+    model.train()
+    losses: list[float] = []
+    for step in range(steps):
+        loss = loss_at(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, settings.clip)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        progress(stage, step + 1, steps, {"loss": float(np.mean(losses[-20:]))})
+    model.eval()
+    return float(np.mean(losses[-50:])) if losses else float("nan")
+
+
+def truncation_layers(settings: DeepSettings, step: int, rows: int) -> Any:
+    """Per row, the first layer without image keys (``num_layers``: keeps the image)."""
+    import torch
+
+    rng = np.random.default_rng([settings.seed, step, 17])
+    k = np.full(rows, settings.num_layers, dtype=np.int64)
+    cut = rng.random(rows) < settings.trunc_share
+    low = min(max(0, settings.trunc_min), settings.num_layers)
+    k[cut] = rng.integers(low, settings.num_layers + 1, size=int(cut.sum()))
+    return torch.from_numpy(k)
+
+
+def _freeze(model: Any, trainable: str) -> None:
+    """Only the projector ("projector") or projector + language model ("all") learn."""
+    model.requires_grad_(False)
+    model.model.multi_modal_projector.requires_grad_(True)
+    if trainable == "all":
+        model.model.language_model.requires_grad_(True)
+        model.lm_head.requires_grad_(True)
+
+
+def train_text(
+    model: Any, corpus: TextCorpus, settings: DeepSettings, pad_id: int, progress: Progress
+) -> float:
+    """Stage 2: the language model on text scenes (tower and projector untouched)."""
+    model.requires_grad_(False)
+    model.model.language_model.requires_grad_(True)
+    model.lm_head.requires_grad_(True)
+    prefix = corpus.cache.prefix_len
+
+    def loss_at(step: int) -> Any:
+        b = collate_text(corpus.batch(settings.seed, step, settings.batch_size), pad_id)
+        return decoder_loss(model, b["input_ids"], b["labels"], prefix)
+
+    return run_stage("text", model, settings.text_steps, settings.text_lr, settings, loss_at, progress)
+
+
+def train_images(
+    stage: str,
+    model: Any,
+    stream: MixedStream,
+    normalize: Callable[[np.ndarray], Any],
+    settings: DeepSettings,
+    pad_id: int,
+    progress: Progress,
+) -> float:
+    """Stage 3 ("align": projector only) or 4 ("instruct": projector + language model)."""
+    align = stage == "align"
+    _freeze(model, "projector" if align else "all")
+    steps = settings.align_steps if align else settings.steps
+    lr = settings.align_lr if align else settings.lr
+    share = settings.align_caption_share if align else settings.caption_share
+    prefix = stream.cache.prefix_len
+    offset = 500_000 if align else 0  # the two stages draw different scenes
+
+    def loss_at(step: int) -> Any:
+        examples, images = stream.batch(settings.seed, offset + step, settings.batch_size, share)
+        b = collate(examples, normalize(images), pad_id)
+        trunc = None if align else truncation_layers(settings, step, len(examples))
+        return decoder_loss(model, b["input_ids"], b["labels"], prefix, b["pixel_values"], trunc)
+
+    return run_stage(stage, model, steps, lr, settings, loss_at, progress)

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ from cliffscope.demo.build import (
 )
 from cliffscope.demo.data import TRAIN_INDEX_OFFSET, SceneStream
 from cliffscope.demo.deep_data import TEXT_INDEX_OFFSET, MixedStream, TextCorpus
-from cliffscope.demo.recipe import DeepSettings, train_images, train_text
+from cliffscope.demo.recipe import STAGE_FIELDS, STAGES, DeepSettings, train_images, train_text
 from cliffscope.demo.train import Progress
 from cliffscope.demo.vision import VISION_INDEX_OFFSET, pretrain_vision
 from cliffscope.tasks.shapes import PALETTE, QUESTION_TYPES, SHAPES, ShapesConfig
@@ -52,13 +55,59 @@ def _quiet(*_: Any) -> None:
     return None
 
 
+def run_cached(
+    stage: str,
+    run: Callable[[], float],
+    model: Any,
+    settings: DeepSettings,
+    stage_cache: Path | None,
+) -> tuple[float, float]:
+    """Run one stage -> (its figure, seconds); with ``stage_cache``, reuse a stored result.
+
+    A stored result is the model's state after the stage, keyed by every setting the stages
+    up to it read and by the demo package's source, so exploring instruction-tuning knobs does
+    not retrain the tower and the text model each time (and a code change never reuses).
+    """
+    import torch
+
+    path = None
+    if stage_cache is not None:
+        path = Path(stage_cache) / f"{stage}-{stage_key(settings, stage)}.pt"
+        if path.is_file():
+            stored = torch.load(path, weights_only=True)
+            model.load_state_dict(stored["model"])
+            return float(stored["value"]), float(stored["seconds"])
+    t0 = time.perf_counter()
+    value = run()
+    seconds = time.perf_counter() - t0
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {"model": model.state_dict(), "value": value, "seconds": seconds}
+        torch.save(state, path)
+    return value, seconds
+
+
+def stage_key(settings: DeepSettings, stage: str) -> str:
+    """Hash of the settings the stages up to ``stage`` read and of the demo package's code."""
+    names = [n for s in STAGES[: STAGES.index(stage) + 1] for n in STAGE_FIELDS[s]]
+    values = {n: getattr(settings, n) for n in names}
+    h = hashlib.sha256(json.dumps(values, sort_keys=True).encode())
+    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(source.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def build_deep(
     out_dir: str | Path,
     seed: int = 0,
     progress: Progress | None = None,
     settings: DeepSettings | None = None,
+    stage_cache: Path | None = None,
 ) -> Manifest:
-    """Train the deep demo from ``seed``; write weights, processor and `manifest.json`."""
+    """Train the deep demo from ``seed``; write weights, processor and `manifest.json`.
+
+    ``stage_cache`` (recipe exploration only) stores and reuses each stage's result.
+    """
     settings = dataclasses.replace(settings or DeepSettings(), seed=seed)
     report = progress or _quiet
     out = Path(out_dir)
@@ -75,35 +124,38 @@ def build_deep(
     mixture = [easy, HARD_SCENES]
     weights = [1.0 - settings.hard_share, settings.hard_share]
     stream = MixedStream(mixture, weights, setup.cache, template, setup.caption_prompt)
-    corpus = TextCorpus(setup.cache, mixture)
+    corpus = TextCorpus(setup.cache, mixture, settings.text_questions)
     config = make_config(
         len(setup.processor.tokenizer), settings, setup.special, settings.heads, settings.mlp_ratio
     )
     model = new_model(setup, config, seed)
     pad = setup.special["pad"]
     timings: dict[str, float] = {}
-    losses: dict[str, float] = {}
 
-    t0 = time.perf_counter()
-    tower = model.model.vision_tower
-    patch_acc = pretrain_vision(
-        tower, HARD_SCENES, normalize, settings.vision_steps, seed,
-        batch=settings.vision_batch, lr=settings.vision_lr, progress=report,
-    )  # fmt: skip
-    tower.requires_grad_(False)
-    timings["vision"] = time.perf_counter() - t0
+    def vision() -> float:
+        tower = model.model.vision_tower
+        acc = pretrain_vision(
+            tower, HARD_SCENES, normalize, settings.vision_steps, seed,
+            batch=settings.vision_batch, lr=settings.vision_lr, progress=report,
+        )  # fmt: skip
+        tower.requires_grad_(False)
+        return acc
+
     stages = {
+        "vision": vision,
         "text": lambda: train_text(model, corpus, settings, pad, report),
         "align": lambda: train_images("align", model, stream, normalize, settings, pad, report),
         "instruct": lambda: train_images(
             "instruct", model, stream, normalize, settings, pad, report
         ),
     }
+    results: dict[str, float] = {}
     for name, run in stages.items():
-        t0 = time.perf_counter()
-        losses[name] = run()
-        timings[name] = time.perf_counter() - t0
+        torch.manual_seed(seed)  # no stage depends on what an earlier one drew
+        results[name], timings[name] = run_cached(name, run, model, settings, stage_cache)
     model.requires_grad_(False)
+    patch_acc = results.pop("vision")
+    losses = results
 
     t0 = time.perf_counter()
     held = heldout(model, setup, settings.eval_vqa, settings.eval_captions, report)
@@ -147,10 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--stage-cache", type=Path, default=None, help="reuse stage results stored here"
+    )
     args = parser.parse_args(argv)
     settings = parse_overrides(args.set)
     t0 = time.perf_counter()
-    m = build_deep(args.out, args.seed, print_progress, settings)
+    m = build_deep(args.out, args.seed, print_progress, settings, args.stage_cache)
     h = m.heldout
     print(
         f"built in {time.perf_counter() - t0:.0f}s: accuracy {h['accuracy']:.3f}, "

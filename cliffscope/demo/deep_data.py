@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cliffscope.demo.data import TRAIN_INDEX_OFFSET, Example, PromptCache
-from cliffscope.tasks.shapes import ShapesConfig, captions, make_question, make_scene, render
+from cliffscope.tasks.shapes import (
+    QUESTION_TEMPLATES,
+    Question,
+    Scene,
+    ShapesConfig,
+    captions,
+    make_question,
+    make_scene,
+    render,
+)
 from cliffscope.tasks.spec import render_prompt
 
 if TYPE_CHECKING:
@@ -30,32 +39,65 @@ if TYPE_CHECKING:
 TEXT_INDEX_OFFSET = 3_000_000
 
 
-class TextCorpus:
-    """Chat-formatted text scenes: ``<system> USER: <description>. <question> ASSISTANT: <answer>``.
+def ask(config: ShapesConfig, scene: Scene, rng: np.random.Generator) -> Question:
+    """A question of one of ``config.question_types`` about ``scene``, drawn with ``rng``.
 
-    Every sequence starts with the same ``prefix_len`` tokens as the image prompts (BOS,
-    system prompt, ``USER:``); the loss covers every token after that prefix.
+    The same questions `shapes.make_question` asks (its templates and answers), but several
+    per scene: `make_question` draws exactly one per scene index.
+    """
+    qtype = config.question_types[int(rng.integers(len(config.question_types)))]
+    objs = scene.objects
+    target = objs[int(rng.integers(len(objs)))]
+    if qtype == "color":
+        return Question(qtype, QUESTION_TEMPLATES[qtype].format(shape=target.shape), [target.color])
+    if qtype == "shape":
+        return Question(qtype, QUESTION_TEMPLATES[qtype].format(color=target.color), [target.shape])
+    other = [o for o in objs if o is not target][int(rng.integers(len(objs) - 1))]
+    answer = "left" if target.center_x < other.center_x else "right"
+    text = QUESTION_TEMPLATES[qtype].format(shape=target.shape, other=other.shape)
+    return Question(qtype, text, [answer])
+
+
+class TextCorpus:
+    """Chat-formatted text scenes, ``questions`` turns each, behind the system prompt.
+
+    ``<system> USER: <description>. <question> ASSISTANT: <answer></s> USER: <question>
+    ASSISTANT: <answer></s> ...``. Every sequence starts with the same ``prefix_len`` tokens as
+    the image prompts (BOS, system prompt, ``USER:``); the loss covers every token after that.
     """
 
-    def __init__(self, cache: PromptCache, configs: Sequence[ShapesConfig]) -> None:
+    def __init__(
+        self, cache: PromptCache, configs: Sequence[ShapesConfig], questions: int = 1
+    ) -> None:
+        if questions < 1:
+            raise ValueError("a text scene needs at least one question")
         self.cache = cache
         self.configs = list(configs)
-        self._ids: dict[str, list[int]] = {}
+        self.questions = questions
 
-    def _tokens(self, user: str, answer: str) -> list[int]:
+    def tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """Ids of a conversation (no generation prompt: it ends with the last answer's EOS)."""
         proc = self.cache.processor
-        text = proc.apply_chat_template(
-            [{"role": "user", "content": user}], add_generation_prompt=True, tokenize=False
-        )
-        key = f"{text}\x00{answer}"
-        if key not in self._ids:
-            ids = proc.tokenizer(text, add_special_tokens=True)["input_ids"]
-            if ids[: self.cache.prefix_len] != self.cache.prefix:
-                raise ValueError("text prompts must share the image prompts' system prefix")
-            if proc.tokenizer.unk_token_id in ids:
-                raise ValueError(f"the text corpus has words outside the vocabulary: {text!r}")
-            self._ids[key] = [*ids, *self.cache.target(answer)]
-        return self._ids[key]
+        text = proc.apply_chat_template(messages, tokenize=False)
+        ids = proc.tokenizer(text, add_special_tokens=True)["input_ids"]
+        if ids[: self.cache.prefix_len] != self.cache.prefix:
+            raise ValueError("text prompts must share the image prompts' system prefix")
+        if proc.tokenizer.unk_token_id in ids:
+            raise ValueError(f"the text corpus has words outside the vocabulary: {text!r}")
+        return ids
+
+    def conversation(self, config: ShapesConfig, index: int, rng: np.random.Generator) -> list:
+        """Scene ``index`` described in words, then ``questions`` question/answer turns."""
+        scene = make_scene(config, index)
+        refs = captions(scene)
+        description = refs[int(rng.integers(len(refs)))]
+        messages: list[dict[str, str]] = []
+        for turn in range(self.questions):
+            q = ask(config, scene, rng)
+            user = f"{description}. {q.text}" if turn == 0 else q.text
+            messages.append({"role": "user", "content": user})
+            messages.append({"role": "assistant", "content": q.answers[0]})
+        return messages
 
     def batch(self, seed: int, step: int, batch: int) -> list[list[int]]:
         """Token ids of step ``step``'s sequences (BOS ... EOS)."""
@@ -63,11 +105,8 @@ class TextCorpus:
         rows = []
         for j in range(batch):
             config = self.configs[int(rng.integers(len(self.configs)))]
-            scene = make_scene(config, TEXT_INDEX_OFFSET + step * batch + j)
-            refs = captions(scene)
-            description = refs[int(rng.integers(len(refs)))]
-            q = make_question(config, scene)
-            rows.append(self._tokens(f"{description}. {q.text}", q.answers[0]))
+            index = TEXT_INDEX_OFFSET + step * batch + j
+            rows.append(self.tokens(self.conversation(config, index, rng)))
         return rows
 
 

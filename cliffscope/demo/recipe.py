@@ -41,11 +41,13 @@ class DeepSettings:
     vision_lr: float = 2e-3
     text_steps: int = 800
     text_lr: float = 1e-3
+    text_questions: int = 1
     align_steps: int = 200
     align_lr: float = 2e-3
     align_caption_share: float = 1.0
     steps: int = 1500
     lr: float = 1e-3
+    lm_lr_scale: float = 1.0
     caption_share: float = 0.3
     hard_share: float = 0.3
     trunc_share: float = 0.0
@@ -60,6 +62,23 @@ class DeepSettings:
     threads: int = 2
 
 
+#: The stages in build order, and the settings each one reads (a stage also depends on all
+#: stages before it). `build_deep.stage_key` hashes them.
+STAGES = ("vision", "text", "align", "instruct")
+STAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "vision": (
+        "seed", "num_layers", "hidden", "heads", "mlp_ratio", "vision_hidden", "vision_layers",
+        "vision_steps", "vision_batch", "vision_lr", "threads",
+    ),
+    "text": (
+        "text_steps", "text_lr", "text_questions", "batch_size", "warmup", "decay_share",
+        "weight_decay", "clip",
+    ),
+    "align": ("align_steps", "align_lr", "align_caption_share", "hard_share"),
+    "instruct": ("steps", "lr", "lm_lr_scale", "caption_share", "trunc_share", "trunc_min"),
+}  # fmt: skip
+
+
 def run_stage(
     stage: str,
     model: Any,
@@ -68,13 +87,18 @@ def run_stage(
     settings: DeepSettings,
     loss_at: Callable[[int], Any],
     progress: Progress,
+    lm_scale: float = 1.0,
 ) -> float:
-    """AdamW over the parameters that require grad; returns the mean loss of the last 50 steps."""
+    """AdamW over the parameters that require grad; returns the mean loss of the last 50 steps.
+
+    The language model's rate is ``lm_scale`` times ``lr`` (the projector's is ``lr``).
+    """
     import torch
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
-    opt = adamw(named, lr, settings.weight_decay)
+    is_lm = lambda name: name.startswith(("model.language_model.", "lm_head."))  # noqa: E731
+    opt = adamw(named, lr, settings.weight_decay, lambda n: lm_scale if is_lm(n) else 1.0)
     warmup = min(settings.warmup, max(1, steps // 4))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: schedule(s, steps, warmup, settings.decay_share)
@@ -128,7 +152,9 @@ def train_text(
         b = collate_text(corpus.batch(settings.seed, step, settings.batch_size), pad_id)
         return decoder_loss(model, b["input_ids"], b["labels"], prefix)
 
-    return run_stage("text", model, settings.text_steps, settings.text_lr, settings, loss_at, progress)
+    return run_stage(
+        "text", model, settings.text_steps, settings.text_lr, settings, loss_at, progress
+    )
 
 
 def train_images(
@@ -155,4 +181,5 @@ def train_images(
         trunc = None if align else truncation_layers(settings, step, len(examples))
         return decoder_loss(model, b["input_ids"], b["labels"], prefix, b["pixel_values"], trunc)
 
-    return run_stage(stage, model, steps, lr, settings, loss_at, progress)
+    scale = 1.0 if align else settings.lm_lr_scale
+    return run_stage(stage, model, steps, lr, settings, loss_at, progress, scale)

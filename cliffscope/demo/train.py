@@ -60,14 +60,28 @@ def lr_factor(step: int, settings: TrainSettings) -> float:
     return schedule(step, settings.steps, settings.warmup, settings.decay_share)
 
 
-def adamw(named: list[tuple[str, Any]], lr: float, weight_decay: float) -> Any:
-    """AdamW with weight decay on matrices only (not on embeddings, norms or biases)."""
+def adamw(
+    named: list[tuple[str, Any]],
+    lr: float,
+    weight_decay: float,
+    scale: Callable[[str], float] | None = None,
+) -> Any:
+    """AdamW with weight decay on matrices only (not on embeddings, norms or biases).
+
+    ``scale(name)`` multiplies a parameter's rate (default 1 for all).
+    """
     import torch
 
-    decay = [p for n, p in named if p.ndim >= 2 and "embed" not in n]
-    other = [p for n, p in named if not (p.ndim >= 2 and "embed" not in n)]
+    groups: dict[tuple[bool, float], list[Any]] = {}
+    for name, p in named:
+        decays = p.ndim >= 2 and "embed" not in name
+        groups.setdefault((decays, 1.0 if scale is None else scale(name)), []).append(p)
+    ordered = sorted(groups.items(), key=lambda item: (not item[0][0], item[0][1]))
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
+        [
+            {"params": ps, "weight_decay": weight_decay if decays else 0.0, "lr": lr * factor}
+            for (decays, factor), ps in ordered
+        ],
         lr=lr,
         betas=(0.9, 0.98),
     )

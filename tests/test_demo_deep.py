@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+import numpy as np
 import pytest
 
 from cliffscope.demo import DEEP_DIR, demo_available, load_manifest
@@ -150,11 +151,39 @@ def test_truncation_layers_cut_a_share_of_rows_from_trunc_min_on():
     from cliffscope.demo.recipe import truncation_layers
 
     settings = dataclasses.replace(DeepSettings(), trunc_share=0.5, trunc_min=4, num_layers=8)
-    k = truncation_layers(settings, step=3, rows=4000).numpy()
-    assert k.min() >= 4 and k.max() == 8
+    cuts = truncation_layers(settings, step=3, rows=4000)
+    k = cuts.trunc_from.numpy()
+    assert k.min() >= 4 and k.max() == 8 and cuts.swap_from is None
     assert 0.35 < (k < 8).mean() < 0.45  # half the rows, and 1 in 5 of those draws k = 8
     none = dataclasses.replace(settings, trunc_share=0.0)
-    assert (truncation_layers(none, step=3, rows=100).numpy() == 8).all()
+    assert (truncation_layers(none, step=3, rows=100).trunc_from.numpy() == 8).all()
+    mixed = truncation_layers(dataclasses.replace(settings, swap_share=0.5), step=3, rows=4000)
+    drop, swap = mixed.trunc_from.numpy(), mixed.swap_from.numpy()
+    assert not ((drop < 8) & (swap < 8)).any(), "a row is dropped or swapped, not both"
+    assert 0.15 < (swap < 8).mean() < 0.25 and swap.min() >= 4
+    assert (mixed.partner.numpy() != np.arange(4000)).all()
+
+
+def test_swapping_at_layer_0_is_answering_about_the_partners_image(tiny, batch, setup):
+    import torch
+
+    from cliffscope.demo.forward import decoder_loss
+
+    ids, labels, pixels, prefix = (
+        batch["input_ids"], batch["labels"], batch["pixel_values"], setup.cache.prefix_len
+    )  # fmt: skip
+    partner = torch.tensor([1, 2, 3, 4, 5, 0])
+    with torch.no_grad():
+        swapped = decoder_loss(
+            tiny, ids, labels, prefix, pixels, None, torch.zeros(6, dtype=torch.long), partner
+        )
+        other_images = decoder_loss(tiny, ids, labels, prefix, pixels[partner])
+        never = decoder_loss(tiny, ids, labels, prefix, pixels, None, torch.full((6,), 3), partner)
+        own = decoder_loss(tiny, ids, labels, prefix, pixels)
+        later = decoder_loss(tiny, ids, labels, prefix, pixels, None, torch.full((6,), 2), partner)
+    assert float(swapped) == pytest.approx(float(other_images), rel=1e-5)
+    assert float(never) == pytest.approx(float(own), rel=1e-6)
+    assert abs(float(later) - float(own)) > 1e-5 and abs(float(later) - float(swapped)) > 1e-5
 
 
 def test_every_setting_that_changes_the_weights_is_part_of_a_stage_key():

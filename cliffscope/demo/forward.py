@@ -7,6 +7,10 @@ tokens from layer ``k`` on, exactly as a cliffscope truncation sweep removes the
 the image tokens (text keeps its original positions, as in the sweep's `drop` mode), so a
 model trained with it is trained on the very branches the sweep scores.
 
+A row can instead see *another row's* image tokens from layer ``k`` on (``swap_from``): its
+text positions then meet a wrong image in layers ``k`` and up, and are only answered right by
+what they read from their own image below ``k``.
+
 The system prefix every row shares (BOS, system prompt, ``USER:``) runs once with batch
 size 1 and reaches the batch as a KV cache, as in `train.shared_prefix_loss`.
 """
@@ -61,12 +65,16 @@ def decoder_loss(
     prefix_len: int,
     pixel_values: torch.Tensor | None = None,
     trunc_from: torch.Tensor | None = None,
+    swap_from: torch.Tensor | None = None,
+    partner: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy over labelled positions after the shared prefix.
 
     ``labels`` are aligned with ``input_ids`` (-100 = no loss); position t predicts t + 1.
     ``trunc_from`` [B] is, per row, the first layer whose text positions no longer see the
-    image (``num_layers`` or more: never). Rows must share ``input_ids[:, :prefix_len]``.
+    image (``num_layers`` or more: never). ``swap_from`` [B] is, per row, the first layer at
+    whose input the row's image-token states are replaced by row ``partner[b]``'s (never:
+    ``num_layers`` or more). Rows must share ``input_ids[:, :prefix_len]``.
     """
     import torch
     from transformers import DynamicCache
@@ -86,7 +94,14 @@ def decoder_loss(
     positions = torch.arange(prefix_len, input_ids.shape[1])[None]
     rotary = lm.rotary_emb(hidden, position_ids=positions)
     full, cut = masks(rest.shape[1], prefix_len, is_image, trunc_from)
+    if swap_from is not None and (is_image is None or partner is None):
+        raise ValueError("swapping images needs pixel values and a partner per row")
+    if swap_from is not None and not bool((is_image == is_image[partner]).all()):
+        raise ValueError("swapped rows must hold their image tokens at the same positions")
     for layer_idx, layer in enumerate(lm.layers):
+        if swap_from is not None:
+            swap = (swap_from == layer_idx)[:, None, None] & is_image[..., None]
+            hidden = torch.where(swap, hidden[partner], hidden)
         mask = full
         if cut is not None and trunc_from is not None:
             mask = torch.where((trunc_from <= layer_idx)[:, None, None, None], cut, full)

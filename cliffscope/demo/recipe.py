@@ -8,7 +8,9 @@
 4. Instruction tuning: projector and language model on questions and captions of a mixture
    of easy (`shapes-vqa`) and harder scenes. Optionally a share of the rows lose their image
    tokens from a random layer k >= ``trunc_min`` on (`forward.decoder_loss`): such a row can
-   only be answered from what text positions read from the image in layers below k.
+   only be answered from what text positions read from the image in layers below k. Of those
+   rows, a ``swap_share`` sees another row's image from k on instead of none (an experiment:
+   it makes reading the image above k harmful, not just useless).
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from cliffscope.demo.train import Progress, adamw, schedule
 
 @dataclass
 class DeepSettings:
-    """Everything that decides the deep demo's weights besides the code itself."""
+    """Everything that decides the deep demo's weights besides the code itself.
+
+    The defaults are the shipped recipe (variant v02 in docs/demo.md). One thread, because
+    the weights must not depend on the machine's core count.
+    """
 
     seed: int = 0
     num_layers: int = 8
@@ -39,19 +45,20 @@ class DeepSettings:
     vision_steps: int = 300
     vision_batch: int = 64
     vision_lr: float = 2e-3
-    text_steps: int = 800
+    text_steps: int = 600
     text_lr: float = 1e-3
     text_questions: int = 1
-    align_steps: int = 200
+    align_steps: int = 150
     align_lr: float = 2e-3
     align_caption_share: float = 1.0
-    steps: int = 1500
+    steps: int = 2000
     lr: float = 1e-3
     lm_lr_scale: float = 1.0
-    caption_share: float = 0.3
-    hard_share: float = 0.3
-    trunc_share: float = 0.0
+    caption_share: float = 0.2
+    hard_share: float = 0.15
+    trunc_share: float = 0.8
     trunc_min: int = 4
+    swap_share: float = 0.0
     batch_size: int = 32
     warmup: int = 100
     decay_share: float = 0.25
@@ -59,7 +66,7 @@ class DeepSettings:
     clip: float = 1.0
     eval_vqa: int = 300
     eval_captions: int = 100
-    threads: int = 2
+    threads: int = 1
 
 
 #: The stages in build order, and the settings each one reads (a stage also depends on all
@@ -75,7 +82,9 @@ STAGE_FIELDS: dict[str, tuple[str, ...]] = {
         "weight_decay", "clip",
     ),
     "align": ("align_steps", "align_lr", "align_caption_share", "hard_share"),
-    "instruct": ("steps", "lr", "lm_lr_scale", "caption_share", "trunc_share", "trunc_min"),
+    "instruct": (
+        "steps", "lr", "lm_lr_scale", "caption_share", "trunc_share", "trunc_min", "swap_share",
+    ),
 }  # fmt: skip
 
 
@@ -118,16 +127,34 @@ def run_stage(
     return float(np.mean(losses[-50:])) if losses else float("nan")
 
 
-def truncation_layers(settings: DeepSettings, step: int, rows: int) -> Any:
-    """Per row, the first layer without image keys (``num_layers``: keeps the image)."""
+@dataclass
+class Cuts:
+    """Per row of a batch: from which layer its image is dropped or swapped, and with whom."""
+
+    trunc_from: Any  # [B] long; num_layers = never
+    swap_from: Any | None  # [B] long, or None when no row swaps
+    partner: Any | None  # [B] long: whose image a swapped row sees
+
+
+def truncation_layers(settings: DeepSettings, step: int, rows: int) -> Cuts:
+    """A ``trunc_share`` of rows loses its image from a layer k >= ``trunc_min`` on (k drawn
+    uniformly from ``trunc_min .. num_layers``; ``num_layers`` keeps the image); of those, a
+    ``swap_share`` sees another row's image from k on instead of none."""
     import torch
 
     rng = np.random.default_rng([settings.seed, step, 17])
-    k = np.full(rows, settings.num_layers, dtype=np.int64)
+    never = settings.num_layers
+    k = np.full(rows, never, dtype=np.int64)
     cut = rng.random(rows) < settings.trunc_share
-    low = min(max(0, settings.trunc_min), settings.num_layers)
-    k[cut] = rng.integers(low, settings.num_layers + 1, size=int(cut.sum()))
-    return torch.from_numpy(k)
+    low = min(max(0, settings.trunc_min), never)
+    k[cut] = rng.integers(low, never + 1, size=int(cut.sum()))
+    swapped = cut & (rng.random(rows) < settings.swap_share)
+    if not swapped.any() or rows < 2:
+        return Cuts(torch.from_numpy(k), None, None)
+    partner = (np.arange(rows) + int(rng.integers(1, rows))) % rows
+    swap = np.where(swapped, k, never)
+    drop = np.where(swapped, never, k)
+    return Cuts(torch.from_numpy(drop), torch.from_numpy(swap), torch.from_numpy(partner))
 
 
 def _freeze(model: Any, trainable: str) -> None:
@@ -178,8 +205,13 @@ def train_images(
     def loss_at(step: int) -> Any:
         examples, images = stream.batch(settings.seed, offset + step, settings.batch_size, share)
         b = collate(examples, normalize(images), pad_id)
-        trunc = None if align else truncation_layers(settings, step, len(examples))
-        return decoder_loss(model, b["input_ids"], b["labels"], prefix, b["pixel_values"], trunc)
+        if align:
+            return decoder_loss(model, b["input_ids"], b["labels"], prefix, b["pixel_values"])
+        cuts = truncation_layers(settings, step, len(examples))
+        return decoder_loss(
+            model, b["input_ids"], b["labels"], prefix, b["pixel_values"],
+            cuts.trunc_from, cuts.swap_from, cuts.partner,
+        )  # fmt: skip
 
     scale = 1.0 if align else settings.lm_lr_scale
     return run_stage(stage, model, steps, lr, settings, loss_at, progress, scale)

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def build(dims: dict[str, tuple[int, ...]], device: str, dtype: torch.dtype, tmp
         device_map=None, attn_implementation="sdpa", batch_size=4, max_new_tokens=8,
     )  # fmt: skip
     adapter = LlavaAdapter(model, processor, profile)
-    adapter.stop_token_ids = lambda: []  # type: ignore[method-assign]
+    adapter.policy = replace(adapter.policy, stop_ids=())  # no stop token at all
     return adapter
 
 
@@ -120,7 +121,6 @@ def measure(fn: Callable[[], Any], device: str, repeats: int) -> tuple[float, fl
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from cliffscope.engines.capture import capture_flow
-    from cliffscope.engines.keep import generation_positions, reset_rope_state
     from cliffscope.engines.sweep import BASE, naive_sweep, shared_sweep
     from cliffscope.engines.truncation import truncate
 
@@ -146,13 +146,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
     # 1. k = L is the baseline, exactly
-    positions = generation_positions(adapter, batch)
+    positions = adapter.position_ids(batch)
     with torch.inference_mode():
         plain = model(**batch.inputs, position_ids=positions, logits_to_keep=1).logits
-        reset_rope_state(adapter)
+        adapter.reset_state()
         with truncate(adapter, num_layers, batch):
             at_l = model(**batch.inputs, position_ids=positions, logits_to_keep=1).logits
-        reset_rope_state(adapter)
+        adapter.reset_state()
     report["k_eq_L_max_abs_diff"] = float((plain.float() - at_l.float()).abs().max())
     report["k_eq_L_equal"] = bool(torch.equal(plain, at_l))
 

@@ -18,6 +18,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ def load(path: Path, attn: str) -> Any:
     adapter = load_adapter(profile)
     # Exactly N generated tokens per answer: nothing counts as a stop token.
     adapter.model.generation_config.eos_token_id = None
-    adapter.stop_token_ids = lambda: []  # type: ignore[method-assign]
+    adapter.policy = replace(adapter.policy, stop_ids=())  # no stop token at all
     return adapter
 
 
@@ -145,7 +146,6 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from cliffscope.engines.keep import generation_positions
     from cliffscope.engines.sweep import naive_sweep, shared_sweep
     from cliffscope.engines.truncation import truncate
 
@@ -196,7 +196,7 @@ def main() -> None:
                     "max_logit_diff": diff,
                 }
                 print(json.dumps({name: report[name]}))
-            positions = generation_positions(adapter, batch)
+            positions = adapter.position_ids(batch)
 
             def forward(k: int) -> None:
                 with truncate(adapter, k, batch):

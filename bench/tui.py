@@ -272,6 +272,7 @@ CAPTURES = (
     ),
     ("Run view, Maps tab (attention map over the image, half-block cells)", ("2",)),
     ("Run view, Sweep tab (sweep run)", ("escape", "up", "enter")),
+    ("Run view, Samples tab (the selected sample's picture, question, answers per k)", ("4",)),
     ("Compare (two runs marked with space, then c)", ("escape", "space", "space", "c")),
     ("Profiles (p)", ("escape", "p")),
     ("Launch (n, kind = sweep)", ("escape", "n", "enter", "down", "enter")),
@@ -294,7 +295,7 @@ def capture(path: Path) -> None:
     os.chdir(root)
     store = RunStore("runs")
     make_analysis_run(store, seed=1, profile="demo", num_layers=8)
-    make_sweep_run(store, seed=2, profile="demo", num_layers=8)
+    make_sweep_run(store, seed=2, profile="demo", num_layers=8, id_prefix="shapes")
     make_sweep_run(
         store,
         seed=3,

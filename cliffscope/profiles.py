@@ -19,11 +19,11 @@ from cliffscope.errors import Location, NotFoundError, ValidationError
 from cliffscope.naming import check_name
 from cliffscope.tomlfile import parse_toml, pydantic_errors
 
-Family = Literal["llava", "llava-next", "qwen2-vl", "qwen2.5-vl", "auto"]
 DType = Literal["auto", "float32", "float16", "bfloat16"]
 AttnImpl = Literal["sdpa", "eager", "flash_attention_2"]
 
 BUILTIN_PREFIX = "builtin:"
+VISION_ATTN_RULE = "sdpa, or flash_attention_2 when the decoder uses it"
 
 
 class Profile(BaseModel):
@@ -32,7 +32,9 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(description="profile name, used on the command line")
-    family: Family = Field("auto", description="adapter family; auto reads the model config")
+    family: str = Field(
+        "auto", description="adapter family (`cliffscope models support`); auto reads the config"
+    )
     model: str = Field(description="hub id, local path, or builtin:demo")
     revision: str | None = Field(None, description="hub revision (commit, tag or branch)")
     dtype: DType = Field(
@@ -47,7 +49,12 @@ class Profile(BaseModel):
     offload_folder: str | None = Field(
         None, description='where accelerate keeps weights of modules mapped to "disk"'
     )
-    attn_implementation: AttnImpl = Field("sdpa", description="attention kernel of the decoder")
+    attn_implementation: AttnImpl = Field(
+        "sdpa", description="attention kernel of the decoder (the layers cliffscope measures)"
+    )
+    vision_attn_implementation: AttnImpl | None = Field(
+        None, description=f"attention kernel of the vision tower; unset: {VISION_ATTN_RULE}"
+    )
     trust_remote_code: bool = Field(False, description="run the checkpoint's own Python code")
     use_safetensors: bool = Field(True, description="refuse pickled .bin weights")
     batch_size: int = Field(8, ge=1, le=4096, description="samples per forward pass")
@@ -64,12 +71,40 @@ class Profile(BaseModel):
             raise ValueError(exc.hint or exc.what) from None
         return value
 
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from cliffscope.models.registry import AUTO, list_families
+
+        known = [*list_families(), AUTO]
+        if value not in known:
+            raise ValueError(f"unknown family {value!r}; one of: {', '.join(known)}")
+        return value
+
     @field_validator("model")
     @classmethod
     def _nonempty(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @property
+    def vision_attention(self) -> AttnImpl:
+        """The vision tower's kernel: the profile's choice, else sdpa (flash with a flash decoder).
+
+        The tower is kept off `eager` unless asked for, so an eager decoder (or a capture
+        kernel switched in for the decoder) never slows the encoder down.
+        """
+        if self.vision_attn_implementation is not None:
+            return self.vision_attn_implementation
+        return "flash_attention_2" if self.attn_implementation == "flash_attention_2" else "sdpa"
+
+    def shown(self, key: str) -> str:
+        """A field's value for `profiles show` and the dashboard: unset kernels say what runs."""
+        value = getattr(self, key)
+        if key == "vision_attn_implementation" and value is None:
+            return f"unset: {self.vision_attention!r}"
+        return repr(value)
 
     @property
     def is_builtin_model(self) -> bool:
@@ -182,13 +217,14 @@ def save_profile(path: str | os.PathLike, updates: dict[str, Any]) -> LoadedProf
 PROFILE_TEMPLATE = """\
 # cliffscope model profile. Every key is documented in `cliffscope profiles show --help`.
 name = "{name}"
-family = "auto"                 # llava | llava-next | qwen2-vl | qwen2.5-vl | auto
+family = "auto"                 # auto, or one of `cliffscope models support`
 model = "{model}"               # hub id, local path, or builtin:demo
 # revision = "main"
 dtype = "auto"                  # auto | float32 | float16 | bfloat16
 # device_map = "auto"           # spread layers over all visible GPUs
 # max_memory = {{ 0 = "20GiB", cpu = "64GiB" }}
-attn_implementation = "sdpa"    # sdpa | eager | flash_attention_2
+attn_implementation = "sdpa"    # decoder: sdpa | eager | flash_attention_2
+# vision_attn_implementation = "sdpa"  # vision tower; unset: sdpa, flash with a flash decoder
 trust_remote_code = false       # runs the checkpoint's own code when true
 batch_size = 8
 max_new_tokens = 16

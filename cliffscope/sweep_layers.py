@@ -1,8 +1,9 @@
 """Truncation layers as a user writes them, checked before any model is loaded.
 
-The CLI (`cliffscope sweep --layers`) and the dashboard's launch form take the same text and
-must accept and reject the same things; the worker later checks the list against the
-model's depth (`worker.sweep_job.resolve_layers`), which only it knows.
+The sweep's `layers` parameter (`kinds.sweep.SweepParams`, so the CLI's `--layers` and the
+launch form) parses through here; the token strategy says where k may start
+(`TokenStrategy.check_layer`), and the worker checks the list against the model's depth
+(`worker.sweep_job.resolve_layers`), which only it knows.
 """
 
 from __future__ import annotations
@@ -38,12 +39,3 @@ def parse_layers(text: str | None) -> str | list[int]:
     if not layers or min(layers) < 0:
         raise ValidationError(f"--layers {text!r} must name layers >= 0", hint=LAYERS_HELP)
     return sorted(set(layers))
-
-
-def check_keep_ratio_layers(layers: str | list[int], keep_ratio: float | None) -> None:
-    """A keep ratio ranks image tokens by the attention at layer k-1, so it has no k = 0."""
-    if keep_ratio is not None and layers != "all" and 0 in layers:
-        raise ValidationError(
-            "keep ratio ranks image tokens by the attention at layer k-1, so k starts at 1",
-            hint="drop 0 from the layers",
-        )

@@ -67,8 +67,8 @@ def _task(name: str) -> dict[str, Any]:
     }
 
 
-def _ids(n: int) -> list[str]:
-    return [f"s-{i:06d}" for i in range(n)]
+def _ids(n: int, prefix: str = "s") -> list[str]:
+    return [f"{prefix}-{i:06d}" for i in range(n)]
 
 
 def _create(
@@ -294,10 +294,12 @@ def make_sweep_run(
     run_id: str | None = None,
     tolerance: float = 0.01,
     flow_cliff: dict[str, Any] | None = None,
+    id_prefix: str = "s",
 ) -> RunDir:
     """A truncation sweep: chance at k = 0, baseline from about `cliff_layer` on.
 
     `ks` (default 0..L) lets a test build an unfinished sweep with only some points done.
+    `id_prefix="shapes"` gives ids the shapes-vqa task can redraw (the Samples tab's picture).
     `flow_cliff` is what the sweep worker records of a matching analysis run's cliff
     (`{"run", "n_samples", "layer", "lo", "hi", "verdict", "reason"}`), else null.
     """
@@ -305,7 +307,7 @@ def make_sweep_run(
     cliff = max(1, num_layers // 4) if cliff_layer is None else cliff_layer
     all_ks = list(range(num_layers + 1))
     ks = all_ks if ks is None else ks
-    ids = _ids(n_samples)
+    ids = _ids(n_samples, id_prefix)
     params = {"mode": "drop", "layers": all_ks}
     run = _create(store, "sweep", run_id, profile, model, task, params, ids, seed, status, 600)
 
@@ -320,6 +322,8 @@ def make_sweep_run(
                 "key": f"{sid}@base",
                 "id": sid,
                 "k": "base",
+                "question": "What colour is the shape?",
+                "references": [answer],
                 "prediction": answer if base[i] else "purple",
                 "score": float(base[i]),
             }

@@ -85,7 +85,7 @@ def test_family_and_architecture(adapter) -> None:
     assert adapter.num_heads == text_cfg.num_attention_heads
     assert adapter.num_kv_heads == text_cfg.num_key_value_heads
     tm = adapter.text_model()
-    assert adapter.final_norm() is tm.norm and adapter.rotary_emb() is tm.rotary_emb
+    assert adapter.final_norm() is tm.norm
     assert adapter.lm_head().out_features == text_cfg.vocab_size
     assert adapter.image_token_id == adapter.processor.image_token_id
     assert adapter.device == torch.device("cpu") == adapter.input_device()
@@ -98,19 +98,21 @@ def test_groups_match_processor_tokens(adapter) -> None:
     for row, g in enumerate(batch.groups):
         toks = adapter.tokenizer.convert_ids_to_tokens(ids[row].tolist())
         assert g.length == ids.shape[1]
-        assert [g.pad.stop, *[s.stop for s in g.spans().values()]][-1] == g.length
-        # contiguous partition pad | system | image | instruction | output
+        # partition pad | system | image | instruction | output, contiguous for these families
+        covered = [*g.pad, *g.system, *g.image, *g.instruction, *g.output]
+        assert covered == list(range(g.length))
         assert g.pad.start == 0 and g.system.start == g.pad.stop
-        assert g.image.start == g.system.stop and g.instruction.start == g.image.stop
-        assert g.output.start == g.instruction.stop and len(g.output) == 0
+        assert g.image[0] == g.system.stop and g.instruction[0] == g.image[-1] + 1
+        assert g.output.start == g.instruction[-1] + 1 and len(g.output) == 0
         assert batch.attention_mask[row, g.pad.start : g.pad.stop].sum() == 0
         assert bool(batch.attention_mask[row, g.system.start :].all())
         is_image = ids[row] == adapter.image_token_id
-        assert bool(is_image[g.image.start : g.image.stop].all())
+        assert bool(is_image[list(g.image)].all())
         assert int(is_image.sum()) == len(g.image) == _expected_image_tokens(adapter, batch, row)
         assert toks[g.system.stop - len(system_end) : g.system.stop] == system_end
-        assert toks[g.instruction.start : g.instruction.start + len(instr_start)] == instr_start
-        assert toks[g.instruction.stop - len(prompt_end) : g.instruction.stop] == prompt_end
+        first = g.instruction[0]
+        assert toks[first : first + len(instr_start)] == instr_start
+        assert toks[g.output.start - len(prompt_end) : g.output.start] == prompt_end
         assert batch.prompt_lengths[row] == g.length - len(g.pad)
         assert g.last_prompt_position == g.length - 1
     assert batch.image_sizes == [im.size for im in _images()]
@@ -158,11 +160,16 @@ def test_greedy_generation_produces_tokens(adapter) -> None:
     assert len(ids) == len(texts) == 2
     assert texts == [adapter.decode(a) for a in ids]
     with torch.no_grad():
-        first = adapter.model(**batch.inputs).logits[:, -1].argmax(-1).tolist()
+        logits = adapter.model(**batch.inputs, position_ids=adapter.position_ids(batch)).logits
+    adapter.reset_state()
+    first = adapter.policy.choose(logits[:, -1], [[]] * 2, 0).tolist()
     stop = set(adapter.stop_token_ids())
+    forbidden = set(adapter.policy.always_forbidden)
+    assert adapter.image_token_id in forbidden
     for answer, token in zip(ids, first, strict=True):
-        assert len(answer) <= 3 and not stop & set(answer)
-        # greedy: the first answer token is the argmax after the prompt (or the answer ended)
+        assert len(answer) <= 3 and not stop & set(answer) and not forbidden & set(answer)
+        # greedy under the policy: the first answer token is the best allowed one after the
+        # prompt (or the answer ended)
         assert answer[:1] == ([] if token in stop else [token])
 
 
@@ -189,12 +196,14 @@ def test_teacher_forced_answers_fill_output_group(adapter) -> None:
     batch = adapter.build_batch(images, prompts, answers=answers)
     assert batch.answer_ids == answers
     with torch.no_grad():
-        logits = adapter.model(**batch.inputs).logits
+        logits = adapter.model(**batch.inputs, position_ids=adapter.position_ids(batch)).logits
+    adapter.reset_state()
     for row, g in enumerate(batch.groups):
         assert len(g.output) == len(answers[row]) and g.output.stop == g.length
         assert batch.input_ids[row, g.output.start :].tolist() == answers[row]
-        # each answer token is the greedy prediction of the position before it
-        pred = logits[row, g.output.start - 1 : g.output.stop - 1].argmax(-1).tolist()
+        # each answer token is the greedy prediction (under the policy) of the position before it
+        steps = logits[row, g.output.start - 1 : g.output.stop - 1]
+        pred = [int(adapter.policy.choose(steps[i : i + 1], [[]], i)[0]) for i in range(len(steps))]
         assert pred == answers[row]
     if "mm_token_type_ids" in batch.inputs:
         mm = batch.inputs["mm_token_type_ids"]
@@ -272,35 +281,36 @@ def test_counts_names_every_group(adapter) -> None:
     g = batch.groups[0]
     assert tuple(g.counts()) == GROUP_NAMES
     assert sum(g.counts().values()) + len(g.pad) == g.length
-    assert g.group_of(g.image.start) == "image" and g.group_of(g.length - 1) == "output"
+    assert g.group_of(g.image[0]) == "image" and g.group_of(g.length - 1) == "output"
 
 
-def test_position_ids_reproduce_layer_rotary_inputs(adapter) -> None:
-    """`rotary_emb()(x, position_ids(batch))` is exactly the (cos, sin) each layer receives."""
+def test_position_ids_are_the_ones_generate_uses(adapter) -> None:
+    """A forward with `position_ids(batch)` gives every layer the rotary inputs generate's
+    prefill gives it (padding-aware, M-RoPE), so the engines' first tokens are generate's."""
     batch = adapter.build_batch(_images(), PROMPTS)
-    seen = {}
+    seen: list[tuple] = []
 
     def hook(module, args, kwargs):
-        seen["h"] = args[0] if args else kwargs["hidden_states"]
-        seen["pe"] = kwargs["position_embeddings"]
+        seen.append(tuple(t.clone() for t in kwargs["position_embeddings"]))
 
     handle = adapter.decoder_layers()[-1].register_forward_pre_hook(hook, with_kwargs=True)
     try:
         with torch.no_grad():
-            adapter.model(**batch.inputs)
-            cos, sin = adapter.rotary_emb()(seen["h"], adapter.position_ids(batch))
+            adapter.model(**batch.inputs, position_ids=adapter.position_ids(batch))
+            adapter.reset_state()
+            adapter.generate_ids(batch, 1)
     finally:
         handle.remove()
-    torch.testing.assert_close(cos, seen["pe"][0], atol=0, rtol=0)
-    torch.testing.assert_close(sin, seen["pe"][1], atol=0, rtol=0)
+    for ours, generates in zip(seen[0], seen[1], strict=True):
+        torch.testing.assert_close(ours, generates, atol=0, rtol=0)
     if adapter.family.startswith("qwen"):
         pos = adapter.position_ids(batch)
         g = batch.groups[0]
         # text after the image continues from max(image position) + 1 on all three axes
-        after = pos[:, 0, g.instruction.start]
+        after = pos[1:, 0, g.instruction[0]]
         assert (
             int(after[0])
             == int(after[1])
             == int(after[2])
-            == int(pos[:, 0, list(g.image)].max()) + 1
+            == int(pos[1:, 0, list(g.image)].max()) + 1
         )

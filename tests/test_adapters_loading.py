@@ -13,7 +13,7 @@ from cliffscope.errors import CliffscopeError
 from cliffscope.models import loading
 from cliffscope.models.llava import LlavaAdapter
 from cliffscope.models.loading import detect_family, load_adapter, resolve_model_source
-from cliffscope.models.registry import ADAPTERS, get_adapter_class
+from cliffscope.models.registry import get_adapter_class, list_families, model_types
 from tests.tiny_models import tiny_profile
 
 IMAGE = Image.new("RGB", (40, 30), (200, 40, 40))
@@ -90,7 +90,49 @@ def test_eager_decoder_keeps_sdpa_vision_and_same_logits(tiny_llava_path: Path) 
     sdpa.set_text_attention("eager")
     assert sdpa.text_attention() == "eager"
     assert sdpa.model.config.vision_config._attn_implementation == "sdpa"
-    assert sdpa.decoder_layers()[0].self_attn.config._attn_implementation == "eager"
+    # the layers run cliffscope's wrapper around the eager kernel (see models/kernel.py)
+    assert sdpa.decoder_layers()[0].self_attn.config._attn_implementation == "cliffscope_eager"
+
+
+@pytest.mark.slow
+def test_vision_attn_implementation_reaches_the_tower_only(tiny_llava_path: Path) -> None:
+    """An eager tower under an sdpa decoder: set on the loaded vision config and its layers."""
+    from cliffscope.models.summary import vision_attention
+
+    sdpa = load_adapter(tiny_profile(tiny_llava_path, "llava"))
+    eager = load_adapter(tiny_profile(tiny_llava_path, "llava", vision_attn_implementation="eager"))
+    assert eager.model.config.vision_config._attn_implementation == "eager"
+    tower = eager.model.model.vision_tower
+    attentions = [m for name, m in tower.named_modules() if name.endswith("self_attn")]
+    assert len(attentions) == 2 and all(
+        m.config._attn_implementation == "eager" for m in attentions
+    )
+    assert eager.text_attention() == "sdpa" and vision_attention(eager.model.config) == "eager"
+    assert vision_attention(sdpa.model.config) == "sdpa"
+    batch = sdpa.build_batch([IMAGE], [PROMPT])
+    with torch.no_grad():
+        a = sdpa.model(**batch.inputs).logits
+        b = eager.model(**batch.inputs).logits
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_unset_vision_kernel_is_sdpa_or_follows_a_flash_decoder(tiny_llava_path: Path) -> None:
+    config = loading.load_config(tiny_profile(tiny_llava_path, "llava"))
+    cases = [  # (decoder, tower as set in the profile, tower as loaded)
+        ("sdpa", None, "sdpa"),
+        ("eager", None, "sdpa"),
+        ("flash_attention_2", None, "flash_attention_2"),
+        ("flash_attention_2", "sdpa", "sdpa"),
+        ("eager", "eager", "eager"),
+        ("sdpa", "flash_attention_2", "flash_attention_2"),
+    ]
+    for decoder, set_tower, tower in cases:
+        profile = tiny_profile(
+            tiny_llava_path, "llava", attn=decoder, vision_attn_implementation=set_tower
+        )
+        assert profile.vision_attention == tower
+        assert loading.attn_implementation(profile, config) == {
+            "": decoder, "text_config": decoder, "vision_config": tower}  # fmt: skip
 
 
 def test_bfloat16_profile_casts_model_and_pixels(tiny_llava_path: Path) -> None:
@@ -165,13 +207,17 @@ def test_builtin_demo_resolves_to_demo_dir(
         resolve_model_source(tiny_profile("builtin:other", "llava"))
 
 
-def test_registry_is_lazy_and_complete() -> None:
-    assert set(ADAPTERS) == {"llava", "llava-next", "qwen2-vl", "qwen2.5-vl", "generic"}
-    for family in ADAPTERS:
-        assert get_adapter_class(family).family == family
+def test_families_are_declared_by_their_adapter_classes() -> None:
+    families = list_families()
+    assert {"llava", "llava-next", "qwen2-vl", "qwen2.5-vl", "qwen3-vl", "gemma3"} <= set(families)
+    assert families[-1] == "generic"  # the fallback comes last
+    for family in families:
+        cls = get_adapter_class(family)
+        assert cls.family == family and cls.description
+        assert all(model_types()[t] == family for t in cls.model_types)
     with pytest.raises(CliffscopeError, match="unknown model family"):
         get_adapter_class("gpt2")
-    assert loading.MODEL_TYPES["qwen2_5_vl"] == "qwen2.5-vl"
+    assert model_types()["qwen2_5_vl"] == "qwen2.5-vl"
 
 
 def test_build_batch_rejects_mismatched_inputs(tiny_llava_path: Path) -> None:

@@ -114,7 +114,7 @@ def test_resume_only_computes_missing_samples(dirs) -> None:
 
 def test_cancel_between_batches_leaves_a_partial_result(dirs, monkeypatch) -> None:
     from cliffscope.run_factory import new_run
-    from cliffscope.worker.analysis_job import run_analysis
+    from cliffscope.worker.analysis_job import AnalysisJob
     from cliffscope.worker.context import Cancelled, JobContext
 
     profiles, runs = dirs
@@ -130,7 +130,22 @@ def test_cancel_between_batches_leaves_a_partial_result(dirs, monkeypatch) -> No
 
     monkeypatch.setattr(ctx, "check_cancelled", check_cancelled)
     with pytest.raises(Cancelled):
-        run_analysis(ctx)
+        AnalysisJob(ctx).run()
     ctx.close()
     partial = run.result()
     assert partial["complete"] is False and partial["n_samples"] == 3 == len(run.samples())
+
+
+def test_max_new_tokens_overrides_profile_and_task(dirs, tiny_llava_path) -> None:
+    """--max-new-tokens 5 beats the profile's 3 (and the task's 8): recorded, and obeyed."""
+    from transformers import AutoTokenizer
+
+    result = analyze(dirs, "--limit", "3", "--map-samples", "0", "--max-new-tokens", "5")
+    assert result.exit_code == 0, result.output
+    run = RunDir(dirs[1] / result.output.splitlines()[0].strip())
+    assert run.status.value == "done"
+    assert run.read_spec()["params"]["max_new_tokens"] == 5
+    tok = AutoTokenizer.from_pretrained(tiny_llava_path)
+    lengths = [len(tok(r["prediction"], add_special_tokens=False).input_ids) for r in run.samples()]
+    # the random tiny model never stops early: every answer is cut at exactly the cap
+    assert lengths == [5, 5, 5]

@@ -13,13 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cliffscope.engines.capture import (
-    FlowCollector,
-    capture_flow,
-    capturing,
-    group_matrix,
-    query_positions,
-)
+from cliffscope.engines.capture import FlowCollector, capture_flow, group_matrix, query_positions
+from cliffscope.engines.masks import allowed_keys, format_mask, visible_from_mask
+from cliffscope.models.kernel import PREFIX
 from cliffscope.models.loading import load_adapter
 from tests.tiny_models import tiny_profile
 
@@ -49,7 +45,13 @@ def models(request: pytest.FixtureRequest):
 def eager_reference(eager, batch, query: str, heads: str) -> np.ndarray:
     """[B, L, 4] from full eager attention maps."""
     with torch.no_grad():
-        maps = eager.model(**batch.inputs, output_attentions=True, use_cache=False).attentions
+        maps = eager.model(
+            **batch.inputs,
+            position_ids=eager.position_ids(batch),
+            output_attentions=True,
+            use_cache=False,
+        ).attentions
+    eager.reset_state()
     positions = query_positions(batch.groups, query)
     onehot = group_matrix(batch.groups, batch.seq_len).numpy()
     out = np.zeros((len(batch), len(maps), 4))
@@ -119,25 +121,28 @@ def test_map_rows_keep_attention_rows_that_add_up_to_the_image_mass(models) -> N
     assert np.all(rows[:, list(batch.groups[1].pad)] == 0)
 
 
-def test_capture_leaves_the_model_as_it_was(models) -> None:
+def test_the_wrapped_kernel_is_a_pass_through_without_taps(models) -> None:
+    """cliffscope's kernel wraps the decoder's from load on; untapped it changes no bit."""
     sdpa, _ = models
     batch = sdpa.build_batch(images(), PROMPTS, answers=ANSWERS)
-    configs = [sdpa.text_model().config, sdpa.decoder_layers()[0].self_attn.config]
-    before = [c._attn_implementation for c in configs]
+    assert sdpa.attention_kernel == PREFIX + "sdpa" and sdpa.text_attention() == "sdpa"
+    capture_flow(sdpa, batch, "answer")  # taps are gone after the call
     with torch.no_grad():
-        plain = sdpa.model(**batch.inputs, use_cache=False).logits
-    with capturing(sdpa):
-        assert all(c._attn_implementation.startswith("cliffscope_capture_") for c in configs)
-        with torch.no_grad():  # no collector: the capture kernel is a pass-through
-            wrapped = sdpa.model(**batch.inputs, use_cache=False).logits
-    assert [c._attn_implementation for c in configs] == before
-    torch.testing.assert_close(wrapped, plain)
+        wrapped = sdpa.model(**batch.inputs, use_cache=False).logits
+    key = sdpa.text_config_key()
+    sdpa.model.set_attn_implementation({key: "sdpa"})  # the bare kernel
+    try:
+        with torch.no_grad():
+            plain = sdpa.model(**batch.inputs, use_cache=False).logits
+    finally:
+        sdpa.set_text_attention("sdpa")
+    assert torch.equal(wrapped, plain)
+    assert sdpa.attention_kernel == PREFIX + "sdpa"
 
 
 def test_padding_mask_as_flash_attention_passes_it_matches_the_4d_mask() -> None:
-    """Flash-attention hands the kernel a 2-D padding mask; sdpa a 4-D boolean one."""
-    from transformers.masking_utils import causal_mask_function, sdpa_mask
-
+    """Flash-attention hands the kernel a 2-D padding mask, sdpa a 4-D boolean one, eager an
+    additive float one: the capture reads the same visible keys off all three."""
     from cliffscope.models.base import TokenGroups
 
     padding = torch.tensor([[1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]])
@@ -145,15 +150,14 @@ def test_padding_mask_as_flash_attention_passes_it_matches_the_4d_mask() -> None
         TokenGroups(range(0, 1), range(1, 3), range(3, 5), range(5, 6), range(0, 0), 6),
         TokenGroups(range(2, 3), range(3, 4), range(4, 5), range(5, 6), range(0, 2), 6),
     ]
-    collector = FlowCollector(groups, [[4, 5], [4, 5]])
-    mask4d = sdpa_mask(
-        batch_size=2, q_length=6, kv_length=6, mask_function=causal_mask_function,
-        attention_mask=padding.bool(), allow_is_causal_skip=False,
-    )  # fmt: skip
+    collector = FlowCollector(groups, [[4, 5], [4, 5]], layer_index=lambda module: 0)
+    arange = torch.arange(6).expand(2, 6)
+    allowed = allowed_keys(padding.bool(), arange, arange)
     pos = collector.positions
-    from_4d = collector._allowed(mask4d, pos, 6, 6, "cpu")
-    from_2d = collector._allowed(padding, pos, 6, 6, "cpu")
-    assert torch.equal(from_4d, from_2d)
+    from_2d = visible_from_mask(padding, pos, 6, 6, "cpu")
+    for kernel in ("sdpa", "eager"):
+        mask4d = format_mask(allowed, kernel, torch.float32)
+        assert torch.equal(visible_from_mask(mask4d, pos, 6, 6, "cpu"), from_2d), kernel
     assert from_2d[1, 0, 0].tolist() == [False, False, True, True, True, False]
 
 

@@ -16,7 +16,7 @@ from cliffscope.aggregate.cliff import (
     sample_cliffs,
     smooth,
 )
-from cliffscope.aggregate.intervals import Resamples, mean_interval
+from cliffscope.metrics.bootstrap import Resamples, mean_interval
 
 P = CliffParams(n_boot=300)
 
@@ -152,7 +152,7 @@ def test_resamples_are_reproducible_and_mean_interval_contains_the_mean() -> Non
     rng = np.random.default_rng(5)
     values = rng.normal(1.0, 1.0, size=(400, 3))
     res = Resamples(400, 500, seed=7)
-    chunks = list(res.chunks())
+    chunks = list(res.counts())
     assert sum(c.shape[0] for c in chunks) == 500
     assert np.allclose(chunks[0].sum(axis=1), 400)
     assert np.array_equal(res.means(values), Resamples(400, 500, seed=7).means(values))

@@ -19,10 +19,18 @@ SHIPPED = {
     "llava-next-mistral-7b": "llava-hf/llava-v1.6-mistral-7b-hf",
     "qwen2-vl-7b": "Qwen/Qwen2-VL-7B-Instruct",
     "qwen2.5-vl-7b": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "qwen3-vl-8b": "Qwen/Qwen3-VL-8B-Instruct",
+    "llava-onevision-7b": "llava-hf/llava-onevision-qwen2-7b-ov-hf",
+    "internvl3-8b": "OpenGVLab/InternVL3-8B-hf",
+    "gemma3-12b": "google/gemma-3-12b-it",
+    "idefics3-8b": "HuggingFaceM4/Idefics3-8B-Llama3",
+    "smolvlm-2b": "HuggingFaceTB/SmolVLM-Instruct",
+    "mistral3-24b": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
 }
 
 
 def test_shipped_profiles_are_valid_and_safe() -> None:
+    assert set(SHIPPED) == {p.stem for p in BUILTIN_PROFILES_DIR.glob("*.toml")}
     for name, model in SHIPPED.items():
         profile = load_profile(BUILTIN_PROFILES_DIR / f"{name}.toml").profile
         assert profile.model == model
@@ -35,7 +43,7 @@ def test_check_command_passes_on_shipped(tmp_path: Path) -> None:
         cli, ["--profiles-dir", str(BUILTIN_PROFILES_DIR), "profiles", "check"]
     )
     assert result.exit_code == 0, result.output
-    assert "6 valid, 0 invalid" in result.output
+    assert f"{len(SHIPPED)} valid, 0 invalid" in result.output
 
 
 @pytest.mark.parametrize(
@@ -47,6 +55,12 @@ def test_check_command_passes_on_shipped(tmp_path: Path) -> None:
         ('name = "p"\nmodel = "m"\nfamily = "gpt"\n', 3, "family", "llava"),
         ('name = "p"\nmodel = "m"\ntrust_remote_code = "yes"\n', 3, "trust_remote_code", "bool"),
         ('name = "p"\nmodel = "m"\nbatch_size = 0\n', 3, "batch_size", "greater than or equal"),
+        (
+            'model = "m"\n\n# tower\nvision_attn_implementation = "flash"\n',
+            4,
+            "vision_attn_implementation",
+            "'flash_attention_2'",
+        ),  # fmt: skip
     ],
 )
 def test_errors_name_file_line_and_key(

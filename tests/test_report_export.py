@@ -159,11 +159,17 @@ def test_pngs_are_images_of_the_expected_size(exported) -> None:
         f"{sweep.id}/figures/sweep.png": figures.pixel_size(figures.SWEEP_SIZE),
         "figures/compare-depth.png": figures.pixel_size(compare.COMPARE_SIZE),
     }
+    bands = ("0-1", "2-3", "4-5", "6-7")  # the 8 layers' maps in four bands, per map sample
+    overlays = {
+        f"{analysis.id}/figures/overlay-{sid}-{band}.png": None
+        for sid in ("s-000000", "s-000001")
+        for band in bands
+    }
     pngs = {str(p.relative_to(result.out_dir)) for p in result.files if p.suffix == ".png"}
-    assert pngs == set(expected)
-    for rel, size in expected.items():
+    assert pngs == set(expected) | set(overlays)
+    for rel, size in {**expected, **overlays}.items():
         with Image.open(result.out_dir / rel) as img:
-            assert img.format == "PNG" and img.size == size, rel
+            assert img.format == "PNG" and (size is None or img.size == size), rel
             assert len(img.convert("L").getcolors(maxcolors=1 << 16) or []) > 10, "blank figure"
 
 
@@ -241,6 +247,7 @@ def test_broken_or_escaping_map_costs_only_that_figure(tmp_path: Path) -> None:
     assert len(result.warnings) == 2
     assert (tmp_path / "out" / "figures" / "flow.png").is_file()
     assert not list((tmp_path / "out" / "figures").glob("maps-*"))
+    assert not list((tmp_path / "out" / "figures").glob("overlay-*"))
 
 
 def test_layers_for_maps_choose_the_columns(tmp_path: Path) -> None:
@@ -252,6 +259,11 @@ def test_layers_for_maps_choose_the_columns(tmp_path: Path) -> None:
     result = export_runs([run], tmp_path / "out", layers_for_maps=[1, 5, 99])
     with Image.open(tmp_path / "out" / "figures" / "maps-s-000000.png") as img:
         assert img.size == figures.pixel_size(figures.maps_size(2))  # 99 does not exist
+    overlays = sorted(p.name for p in (tmp_path / "out" / "figures").glob("overlay-*"))
+    assert overlays == ["overlay-s-000000-1-1.png", "overlay-s-000000-5-5.png"]  # one per layer
+    assert "![sample s-000000, layer 5](figures/overlay-s-000000-5-5.png)" in (
+        result.markdown.read_text()
+    )
     assert result.warnings == []
 
 

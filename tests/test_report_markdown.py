@@ -8,17 +8,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cliffscope.report.markdown import (
-    fenced,
-    fmt,
-    fmt_duration,
-    fmt_interval,
-    fmt_pct,
-    fmt_signed,
-    fmt_with_interval,
-    md_escape,
-    md_table,
-)
+from cliffscope.report.markdown import fenced, md_escape, md_table
+from cliffscope.vocab import fmt, fmt_duration, fmt_interval, fmt_pct, fmt_signed, fmt_with_interval
 
 CELL_SPLIT = re.compile(r"(?<!\\)\|")
 

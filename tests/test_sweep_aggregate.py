@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cliffscope.aggregate.sweep import aggregate, recovered, sweep_cliff
-from cliffscope.engines.flops import DecoderDims, layer_flops, mean_savings, savings
+from cliffscope.flops import DecoderDims, layer_flops, mean_savings, savings
 
 LAYERS = [0, 1, 2, 3, 4]
 
@@ -91,7 +91,7 @@ def test_costs_and_flow_cliff_are_carried_and_lower_is_better_flips_the_rule() -
     flow = {"run": "x", "layer": 2, "verdict": "cliff"}
     result = aggregate(
         _lines(_sharp_cliff()), layers=LAYERS, num_layers=4, metric="m", costs=costs,
-        flow_cliff=flow, complete=True,
+        partner_cliffs={"flow_cliff": flow}, complete=True,
     )  # fmt: skip
     assert result["points"][0]["latency_ms"] == 5.0 and result["points"][1]["flops_saved"] is None
     assert result["flow_cliff"] == flow and result["complete"] is True

@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from cliffscope.cli.main import cli
-from cliffscope.errors import ValidationError
+from cliffscope.errors import CliffscopeError, ValidationError
+from cliffscope.kinds.sweep import SweepParams
 from cliffscope.run_factory import new_run
 from cliffscope.store import RunDir, RunStore
-from cliffscope.sweep_layers import check_keep_ratio_layers, parse_layers
+from cliffscope.sweep_layers import parse_layers
 from cliffscope.worker.runner import run_worker
 from tests.fake_runs import make_analysis_run
 from tests.tiny_models import profile_dirs
@@ -34,11 +35,36 @@ def test_layer_syntax_ranges_include_their_end() -> None:
 
 
 def test_a_keep_ratio_sweep_cannot_start_at_k_0() -> None:
-    check_keep_ratio_layers([0, 2], None)
-    check_keep_ratio_layers("all", 0.5)  # the worker starts "all" at 1
-    check_keep_ratio_layers([1, 2], 0.5)
-    with pytest.raises(ValidationError, match="k starts at 1"):
-        check_keep_ratio_layers([0, 2], 0.5)
+    """The strategy says where k may start (one rule, `TokenStrategy.check_layer`); a keep
+    ratio alone means FastV, as in runs made before `strategy` existed."""
+    assert SweepParams.parse({"layers": "0,2"}).strategy == "all"
+    fastv = SweepParams.parse({"layers": "all", "keep_ratio": 0.5})  # the worker starts at 1
+    assert fastv.strategy == "fastv" and fastv.token_strategy().ratio == 0.5
+    SweepParams.parse({"layers": "1:2", "strategy": "fastv", "keep_ratio": 0.5})
+    with pytest.raises(CliffscopeError, match="k must be >= 1"):
+        SweepParams.parse({"layers": "0,2", "keep_ratio": 0.5})
+
+
+def test_a_strategy_gets_the_parameters_it_takes() -> None:
+    with pytest.raises(ValidationError, match="give the keep ratio"):
+        SweepParams.parse({"strategy": "fastv"})
+    with pytest.raises(ValidationError, match="takes no keep ratio"):
+        SweepParams.parse({"strategy": "all", "keep_ratio": 0.5})
+    with pytest.raises(ValidationError, match="unknown choice 'nope'"):
+        SweepParams.parse({"strategy": "nope"}, naming="flag")
+    with pytest.raises(ValidationError, match="--keep-ratio"):
+        SweepParams.parse({"keep_ratio": 1.5}, naming="flag")
+
+
+@pytest.mark.parametrize("command", ["analyze", "sweep"])
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_max_new_tokens_must_be_a_positive_int(tmp_path: Path, command: str, value: str) -> None:
+    runs = tmp_path / "runs"
+    args = ["--runs-dir", str(runs), command, "-p", "demo", "-t", "shapes-vqa"]
+    result = CliRunner().invoke(cli, [*args, "--max-new-tokens", value])
+    assert result.exit_code == 2, result.output
+    assert "--max-new-tokens" in result.output and len(result.output.splitlines()) < 10
+    assert not runs.exists() or not any(runs.iterdir())
 
 
 @pytest.fixture()
@@ -117,3 +143,74 @@ def test_caption_sweep_with_keep_ratio_scores_cider_per_layer(dirs) -> None:
     assert out["points"][0]["kv_saved"] == pytest.approx(
         8 / (16 + run.samples()[0]["n_text"]) * 2 / 3
     )
+
+
+@pytest.mark.slow
+def test_sweep_max_new_tokens_caps_every_answer(dirs, tiny_llava_path) -> None:
+    """--max-new-tokens 4 beats the profile's 3: in run.toml, the result, and every answer."""
+    from transformers import AutoTokenizer
+
+    profiles, runs = dirs
+    args = ["--runs-dir", str(runs), "--profiles-dir", str(profiles), "sweep", "-p", "tiny"]
+    args += ["-t", "shapes-vqa", "--limit", "2", "--layers", "0,3", "--max-new-tokens", "4"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = RunDir(runs / result.output.splitlines()[0].strip())
+    assert run.status.value == "done"
+    assert run.read_spec()["params"]["max_new_tokens"] == 4
+    assert run.result()["max_new_tokens"] == 4
+    tok = AutoTokenizer.from_pretrained(tiny_llava_path)
+    lengths = {len(tok(r["prediction"], add_special_tokens=False).input_ids) for r in run.samples()}
+    assert max(lengths) == 4 and len(run.samples()) == 2 * 3  # base, k = 0, k = 3
+
+
+@pytest.mark.slow
+def test_half_precision_sweep_verifies_its_engine_on_a_subset(tmp_path, tiny_llava_path) -> None:
+    """bf16 turns --verify on by default: naive re-runs of a seeded subset, one line per sample,
+    and result.json's verification block traced to those lines; float32 leaves it off."""
+    profiles, runs = tmp_path / "profiles", tmp_path / "runs"
+    profiles.mkdir()
+    for name, dtype in (("half", "bfloat16"), ("full", "float32")):
+        (profiles / f"{name}.toml").write_text(
+            f'family = "llava"\nmodel = "{tiny_llava_path}"\ndtype = "{dtype}"\n'
+            "batch_size = 4\nmax_new_tokens = 4\n"
+        )
+    store = RunStore(runs)
+    params = {"layers": [0, 1, 3]}
+    half = new_run(store, "sweep", "half", "shapes-vqa", params, limit=12, profiles_dir=profiles)
+    assert run_worker(half.path) == 0
+    checks = [r for r in half.samples() if "verify" in r]
+    assert len(checks) == 8 and all(r["key"] == f"{r['id']}@verify" for r in checks)
+    block = half.result()["verification"]
+    assert block["n_samples"] == 8 and block["dtype"] == "bfloat16"
+    # k = 0, 1 and the baseline (k = 3 = L is the baseline itself)
+    assert block["answers"] == 8 * 3 == sum(r["verify"]["total"] for r in checks)
+    assert block["agreeing"] == sum(r["verify"]["agree"] for r in checks)
+    assert half.result()["n_samples"] == 12  # the check lines are not samples
+    assert any("re-run with the naive engine" in e.get("message", "") for e in half.events())
+    # resume: the finished checks are kept, nothing is redone
+    before = half.samples()
+    half.update_spec(status="failed")
+    assert run_worker(half.path) == 0
+    assert half.samples() == before
+    # runs show, the report and the run view's note state the agreement
+    show = CliRunner().invoke(cli, ["--runs-dir", str(runs), "runs", "show", half.id])
+    assert (
+        "engine check (bfloat16)" in show.output and f"/{block['answers']} answers" in show.output
+    )
+    from cliffscope.report.export import export_runs
+
+    out_dir = tmp_path / "report"
+    export_runs([half], out_dir)
+    assert "Engine check (bfloat16)" in (out_dir / "summary.md").read_text()
+    # runs show --sample: every line of one sample with its answer token ids
+    one = checks[0]["id"]
+    shown = CliRunner().invoke(
+        cli, ["--runs-dir", str(runs), "runs", "show", half.id, "--sample", one]
+    )
+    ids = next(r["answer_ids"] for r in half.samples() if r["key"] == f"{one}@base")
+    assert f"{one}@base" in shown.output and " ".join(map(str, ids)) in shown.output
+    full = new_run(store, "sweep", "full", "shapes-vqa", params, limit=4, profiles_dir=profiles)
+    assert run_worker(full.path) == 0
+    assert full.result()["verification"] is None
+    assert not any("verify" in r for r in full.samples())

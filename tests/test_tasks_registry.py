@@ -106,6 +106,7 @@ def test_user_task_with_base_and_relative_path(user_tasks):
         ('description = "x"\nbase = "vqa2"\n', 2, "base"),
         ('base = "shapes-vqa"\n[shapes]\ndistractors = 1\nn_shapes = 9\n', 4, "shapes.n_shapes"),
         ('base = "shapes-vqa"\n[shapes]\nn_shape = 2\n', 3, "shapes.n_shape"),
+        ('base = "vqav2"\n\nmetric = "vqa_acc"\n', 3, "metric"),
     ],
 )
 def test_bad_user_task_names_file_line_and_key(user_tasks, body, line, key):

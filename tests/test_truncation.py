@@ -14,15 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
-from cliffscope.engines.keep import (
-    gather_positions,
-    generation_positions,
-    image_mask,
-    keep_plan,
-    last_row_attention,
-)
+from cliffscope.engines.keep import LastRowTap, image_mask, keep_plan
+from cliffscope.engines.layer_calls import take
 from cliffscope.engines.truncation import truncate
 from cliffscope.errors import CliffscopeError
+from cliffscope.models import compat
+from cliffscope.models.kernel import tapping
 from cliffscope.models.loading import load_adapter
 from tests.tiny_models import tiny_profile
 
@@ -42,7 +39,7 @@ def setup(request: pytest.FixtureRequest):
     family, attn = request.param
     adapter = load_adapter(tiny_profile(request.getfixturevalue(PATHS[family]), family, attn))
     batch = adapter.build_batch(_images(), PROMPTS)
-    return adapter, batch, generation_positions(adapter, batch)
+    return adapter, batch, adapter.position_ids(batch)
 
 
 def _last_logits(adapter, batch, positions, k: int, **kw) -> torch.Tensor:
@@ -61,13 +58,10 @@ def test_k_zero_is_a_text_only_input_with_original_positions(setup) -> None:
     adapter, batch, positions = setup
     image = image_mask(batch)
     plan = keep_plan(~image, batch.attention_mask.bool(), image)
-    if positions.dim() == 2:
-        kept_positions = gather_positions(positions, plan.index)
-    else:  # Qwen2-VL: (text + 3 M-RoPE rows, B, S)
-        kept_positions = torch.stack([gather_positions(p, plan.index) for p in positions])
+    kept_positions = take(positions, plan.index, positions.dim() - 1)  # (B, S) or (4, B, S)
     with torch.no_grad():
         text_only = adapter.model(
-            input_ids=gather_positions(batch.input_ids, plan.index),
+            input_ids=take(batch.input_ids, plan.index, 1),
             attention_mask=plan.valid.long(),
             position_ids=kept_positions,
         ).logits[:, -1]
@@ -91,7 +85,7 @@ def test_cache_of_truncated_layers_holds_text_only(setup) -> None:
     k = 1
     with torch.no_grad(), truncate(adapter, k, batch) as trunc:
         out = adapter.model(**batch.inputs, position_ids=positions, use_cache=True)
-    cache = out.past_key_values
+    cache = compat.output_cache(out)
     assert cache.get_seq_length(0) == batch.seq_len
     kept = trunc.plan.length
     assert kept == batch.seq_len - min(len(g.image) for g in batch.groups)
@@ -102,20 +96,20 @@ def test_cache_of_truncated_layers_holds_text_only(setup) -> None:
 @pytest.mark.parametrize("mode", ["drop", "mask"])
 def test_cached_generation_equals_uncached_and_batch_equals_rows(setup, mode: str) -> None:
     adapter, batch, _ = setup
-    pad = adapter.tokenizer.pad_token_id
-    stop = set(adapter.stop_token_ids())
+    policy = adapter.policy
+    config = policy.generation_config(
+        adapter.model.generation_config, 5, adapter.tokenizer.pad_token_id
+    )
     for k in (0, adapter.num_layers - 1):
         with truncate(adapter, k, batch, mode=mode):
             cached = adapter.generate_ids(batch, 5)
         with truncate(adapter, k, batch, mode=mode), torch.no_grad():
             raw = adapter.model.generate(
-                **batch.inputs, max_new_tokens=5, do_sample=False, use_cache=False,
-                pad_token_id=pad,
+                **batch.inputs, generation_config=config, use_cache=False,
+                logits_processor=policy.logits_processor(batch.seq_len),
             )  # fmt: skip
-        uncached = [
-            row[: next((i for i, t in enumerate(row) if t in stop), len(row))]
-            for row in raw[:, batch.seq_len :].tolist()
-        ]
+        adapter.reset_state()
+        uncached = [policy.cut(row) for row in raw[:, batch.seq_len :].tolist()]
         assert cached == uncached, f"k={k}"
         rows = []
         for image, prompt in zip(_images(), PROMPTS, strict=True):
@@ -148,32 +142,20 @@ def test_keep_ratio_keeps_the_most_attended_image_tokens(setup) -> None:
     for row, groups in enumerate(batch.groups):
         n_image = len(groups.image)
         assert int(selected[row].sum()) == int(0.25 * n_image + 0.5)
-        assert selected[row, groups.image.start : groups.image.stop].sum() == selected[row].sum()
+        assert selected[row, list(groups.image)].sum() == selected[row].sum()
         assert trunc.plan.valid[row].sum() == len(groups.prompt) - n_image + selected[row].sum()
 
 
 def test_ranking_equals_the_eager_kernels_attention_row(setup) -> None:
+    """The kernel tap FastV ranks by reads the same row the eager kernel returns as weights."""
     adapter, batch, positions = setup
     if adapter.text_attention() != "eager":
         pytest.skip("attention weights come from the eager kernel")
-    captured = {}
-    layer = adapter.decoder_layers()[1]
-
-    def grab(module, args, kwargs):
-        captured["hidden"] = args[0] if args else kwargs["hidden_states"]
-        captured["rope"] = kwargs["position_embeddings"]
-
-    handle = layer.register_forward_pre_hook(grab, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            out = adapter.model(**batch.inputs, position_ids=positions, output_attentions=True)
-    finally:
-        handle.remove()
+    tap = LastRowTap(adapter, {1})
+    with torch.no_grad(), tapping(tap):
+        out = adapter.model(**batch.inputs, position_ids=positions, output_attentions=True)
     expected = out.attentions[1][:, :, -1].float().mean(dim=1)
-    ours = last_row_attention(
-        layer, captured["hidden"], captured["rope"], batch.attention_mask.bool()
-    )
-    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(tap.rows[1], expected, atol=1e-6, rtol=0)
 
 
 def test_hooks_are_removed_and_bad_arguments_rejected(setup) -> None:

@@ -67,11 +67,11 @@ async def test_run_view_fills_in_as_the_run_grows(tmp_path) -> None:
         assert samples.count == 0  # samples are read only once their tab is opened
         await pilot.press("4")
         await wait_for(pilot, lambda: samples.count == 20)
-        lines_before = sum(len(v) for v in samples.sweep.values())
+        lines_before = sum(len(v) for v in samples.view.samples.values())
         # the worker finishes two more k: new sample lines and a rewritten result.json
         result = sweep.result()
         for k in (2, 3):
-            for sid in list(samples.sweep)[:20]:
+            for sid in list(samples.view.samples)[:20]:
                 append_jsonl(
                     sweep.path / "samples.jsonl",
                     {"key": f"{sid}@{k}", "id": sid, "k": k, "prediction": "red", "score": 1.0},
@@ -80,7 +80,7 @@ async def test_run_view_fills_in_as_the_run_grows(tmp_path) -> None:
         sweep.write_result(result)
         await wait_for(pilot, lambda: table.row_count == 4, what="table update")
         await wait_for(
-            pilot, lambda: sum(len(v) for v in samples.sweep.values()) == lines_before + 40
+            pilot, lambda: sum(len(v) for v in samples.view.samples.values()) == lines_before + 40
         )
         plot = view.query_one("SweepPlot")
         assert plot.series["score"][0] == [0, 1, 2, 3]
@@ -114,7 +114,7 @@ async def test_flow_and_maps_tabs(tmp_path) -> None:
         await wait_for(pilot, shows(pilot, "LLaVA-CAM"))
         await pilot.press("down")
         await wait_for(pilot, shows(pilot, "sample s-000001"))
-        heat = app.screen.query_one("HeatmapView")
+        heat = app.screen.query_one("#heatmap HalfBlocks")
         line = heat.render_line(heat.size.height // 2)
         assert "▀" in line.text and len({seg.style for seg in line}) > 3
 
@@ -204,19 +204,56 @@ async def test_launch_form_refuses_bad_fields(tmp_path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
         await pilot.press("enter", "down", "enter")  # sweep
         form = app.screen
-        form.query_one("#layers").value = "8:2"
+        form.query_one("#sweep-layers").value = "8:2"
         await pilot.press("ctrl+s")
         await wait_for(pilot, shows(pilot, "cannot read --layers"))
-        form.query_one("#layers").value = "0:4"
-        form.query_one("#keep-ratio").value = "0.5"
+        form.query_one("#sweep-layers").value = "0:4"
+        form.query_one("#sweep-keep-ratio").value = "0.5"  # a keep ratio alone: FastV
         await pilot.press("ctrl+s")
-        await wait_for(pilot, shows(pilot, "k starts at 1"))
-        form.query_one("#keep-ratio").value = ""
+        await wait_for(pilot, shows(pilot, "so k must be"))
+        form.query_one("#sweep-strategy").value = "all"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, shows(pilot, "takes no keep ratio"))
+        form.query_one("#sweep-keep-ratio").value = ""
         form.query_one("#limit").value = "0"
         await pilot.press("ctrl+s")
         await wait_for(pilot, shows(pilot, "limit must be at least 1"))
+        form.query_one("#limit").value = "4"
+        form.query_one("#max-new-tokens").value = "0"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, shows(pilot, "max tokens must be at least 1"))
         assert isinstance(app.screen, LaunchScreen)
     assert not any((tmp_path / "runs").iterdir())  # nothing was created
+
+
+async def test_launch_form_max_new_tokens_reaches_the_run(tmp_path, monkeypatch) -> None:
+    """Typed in the form, the cap lands in run.toml's [params]; left empty, it is absent."""
+    import shutil
+
+    from cliffscope import paths
+    from cliffscope.store import RunDir
+    from cliffscope.tui.screens.launch import LaunchScreen
+    from tests.test_tui_support import fake_worker
+
+    fake_worker(tmp_path, monkeypatch)
+    (tmp_path / "profiles").mkdir()
+    shutil.copy(paths.BUILTIN_PROFILES_DIR / "demo.toml", tmp_path / "profiles")
+    app = make_app(tmp_path / "runs", tmp_path / "profiles")
+    async with app.run_test(size=SIZE) as pilot:
+        for n, typed in enumerate(["7", ""], start=1):  # the limit (n) tells the runs apart
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
+            form = app.screen
+            assert form.query_one("#max-new-tokens").parent.display  # shown for an analysis
+            form.query_one("#limit").value = str(n)
+            form.query_one("#max-new-tokens").value = typed
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda n=n: len(app.runs) == n, what="the launched run")
+            await wait_for(pilot, lambda: not isinstance(app.screen, LaunchScreen))
+    specs = [RunDir(row.path).spec for row in app.runs]
+    params = {len(spec["subset"]["ids"]): spec["params"] for spec in specs}
+    assert params[1]["max_new_tokens"] == 7
+    assert "max_new_tokens" not in params[2]
 
 
 def test_tui_command_is_wired_into_the_cli() -> None:

@@ -141,10 +141,25 @@ def test_chunked_tail_reads_big_files_in_slices(tmp_path) -> None:
         if not tail.behind:
             break
     assert [r["key"] for r in got] == [f"s{i}" for i in range(300)]
-    assert "mass" not in got[0] and got[0]["score"] == 1.0  # per-layer arrays dropped
+    assert got[0]["score"] == 1.0
+    groups, values = got[0]["mass"]  # the JSON arrays became one small float16 table
+    assert groups == ("image",) and values.dtype.name == "float16" and values.shape == (1, 32)
+    assert "density" not in got[0]
     with open(path, "ab") as fh:
         fh.write(b'", "id": "t"}\n')
     assert [r["key"] for r in tail.read_new()] == ["torn"]
+
+
+def test_slim_keeps_masses_compact_and_drops_ragged_ones() -> None:
+    from cliffscope.tui.tails import slim
+
+    line = {"id": "a", "mass": {"image": [0.5, 0.25], "system": [0.5, 0.75]}, "density": {}}
+    groups, values = slim(line)["mass"]
+    assert groups == ("image", "system") and values.tolist() == [[0.5, 0.25], [0.5, 0.75]]
+    ragged = slim({"id": "b", "mass": {"image": [0.5], "system": [0.5, 0.75]}})
+    assert "mass" not in ragged and ragged["id"] == "b"
+    plain = {"id": "c", "k": 3, "prediction": "red"}
+    assert slim(plain) is plain  # sweep lines pass untouched
 
 
 def test_first_scan_can_stop_at_the_newest_runs(store) -> None:

@@ -20,6 +20,7 @@ from tests.test_tui_support import fake_store, make_app, wait_for
 SIZE = (100, 30)
 ANALYSIS = "20260102-030405-analysis-demo-llava-shapes-vqa-0001"
 SWEEP = "20260102-031405-sweep-demo-llava-shapes-vqa-0002"
+# Pictures are drawn with half-blocks here: the app is not on a terminal (graphics.detect).
 
 
 @pytest.fixture
@@ -58,9 +59,7 @@ def _open(run_id: str, tab: str | None = None, ready=None):
             ),
         )
         screen = pilot.app.screen
-        await wait_for(
-            pilot, lambda: screen.run_data.result is not None and screen.partner is not None
-        )
+        await wait_for(pilot, lambda: screen.run_data.result is not None and screen.partners)
         if tab:
             await pilot.press(tab)
         if ready:
@@ -91,9 +90,22 @@ def test_sweep_tab(app, snap_compare) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=_open(SWEEP))
 
 
+def _picture_ready(screen, where: str) -> bool:
+    table = screen.query("#samples-table")
+    text = str(screen.query_one("#sample-text").render()) if table else ""
+    return bool(table) and table.first().row_count == 20 and where in text
+
+
 def test_samples_tab(app, snap_compare) -> None:
-    ready = lambda s: s.query_one("#samples-table").row_count == 20  # noqa: E731
+    """A sweep sample: its picture redrawn from the task, question, answers per k, flips."""
+    ready = lambda s: _picture_ready(s, "redrawn from task")  # noqa: E731
     assert snap_compare(app, terminal_size=SIZE, run_before=_open(SWEEP, "4", ready))
+
+
+def test_samples_tab_analysis(app, snap_compare) -> None:
+    """An analysis map sample: the run's own image, the answer and the masses per layer."""
+    ready = lambda s: _picture_ready(s, "image from images/")  # noqa: E731
+    assert snap_compare(app, terminal_size=SIZE, run_before=_open(ANALYSIS, "4", ready))
 
 
 def test_compare_screen(app, snap_compare) -> None:

@@ -82,7 +82,7 @@ def fake_store(root: Path) -> RunStore:
     """Three finished runs with fixed ids and times: an analysis, its sweep, a failed sweep."""
     store = RunStore(root)
     make_analysis_run(store, seed=1)
-    make_sweep_run(store, seed=2)
+    make_sweep_run(store, seed=2, id_prefix="shapes")  # ids the task redraws: pictures
     make_sweep_run(
         store,
         seed=3,

@@ -1,5 +1,5 @@
 """Sample lines -> `result.json`: numpy only (no torch), so readers can re-aggregate anywhere.
 
-`intervals` (bootstrap intervals of per-layer means), `cliff` (cliff detection on a flow
-curve), `analysis` (the analysis result); the sweep result lives beside them.
+`cliff` (cliff detection on a flow curve), `analysis` (the analysis result), `sweep` (the
+sweep result); their intervals all come from `cliffscope.metrics.bootstrap`.
 """

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from cliffscope.aggregate.cliff import CliffParams, cliff_with_interval, histogram, sample_cliffs
-from cliffscope.aggregate.intervals import Resamples, mean_interval
+from cliffscope.kinds.analysis import NAME, AnalysisParams
+from cliffscope.metrics.bootstrap import Resamples, mean_interval
+from cliffscope.vocab import GROUPS
 
-GROUPS: tuple[str, ...] = ("system", "image", "instruction", "output")
 MEASURES: tuple[str, ...] = ("mass", "density")
 SCHEMA_VERSION = 1
 
@@ -83,7 +84,8 @@ def aggregate(
     `CliffParams`). `score` overrides the per-sample mean (corpus-level metrics like CIDEr,
     which the worker scores on the whole set).
     """
-    cliff_params = CliffParams.from_dict(params.get("cliff"))
+    typed = AnalysisParams.parse(params)  # the kind's defaults, declared once
+    cliff_params = CliffParams.from_dict(typed.cliff)
     # sorted: the seeded bootstrap must not depend on the order lines were appended in
     usable = sorted((r for r in records if _usable(r, num_layers)), key=lambda r: str(r["id"]))
     n = len(usable)
@@ -102,7 +104,7 @@ def aggregate(
         score = score_summary(scored, resamples, cliff_params.alpha)
     return {
         "schema_version": SCHEMA_VERSION,
-        "kind": "analysis",
+        "kind": NAME,
         "num_layers": num_layers,
         "n_samples": n,
         "n_failed": len(records) - n,
@@ -110,8 +112,8 @@ def aggregate(
         "higher_is_better": higher_is_better,
         "complete": complete,
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "query": params.get("query", "last"),
-        "heads": params.get("heads", "mean"),
+        "query": typed.query,
+        "heads": typed.heads,
         "groups": list(GROUPS),
         "layers": list(range(num_layers)),
         "flow": flow,

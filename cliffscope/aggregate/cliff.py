@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cliffscope.aggregate.intervals import Resamples
+from cliffscope.metrics.bootstrap import Resamples
 
 CLIFF, NO_COLLAPSE, INSUFFICIENT = "cliff", "no-collapse", "insufficient-data"
 

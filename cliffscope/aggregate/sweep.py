@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from cliffscope.kinds.sweep import NAME, SweepParams
 from cliffscope.metrics.bootstrap import bootstrap_ci, paired_bootstrap_delta
+from cliffscope.vocab import DEFAULT_ALPHA, interval_label
 
 SCHEMA_VERSION = 1
 BASE = "base"
@@ -125,14 +127,15 @@ def aggregate(
     metric: str,
     higher_is_better: bool = True,
     score_set: ScoreSet | None = None,
-    mode: str = "drop",
+    mode: str = SweepParams.model_fields["mode"].default,
     keep_ratio: float | None = None,
-    tolerance: float = 0.01,
+    tolerance: float = SweepParams.model_fields["tolerance"].default,
     correct_at: float = 0.5,
     costs: dict[int, dict[str, float | None]] | None = None,
-    flow_cliff: dict[str, Any] | None = None,
+    partner_cliffs: dict[str, Any] | None = None,
     complete: bool = False,
     n_boot: int = 1000,
+    alpha: float = DEFAULT_ALPHA,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The sweep result for these sample lines (see the module docstring)."""
@@ -141,12 +144,16 @@ def aggregate(
     ids.sort()  # the seeded bootstrap must not depend on the order lines were appended in
     n = len(ids)
     base, base_set = _scores(ids, by_key, BASE, score_set)
-    _, lo, hi = bootstrap_ci(base, n_boot=n_boot) if n else (0.0, float("nan"), float("nan"))
+    _, lo, hi = (
+        bootstrap_ci(base, n_boot=n_boot, alpha=alpha) if n else (0.0, float("nan"), float("nan"))
+    )
     shift = base_set - float(base.mean()) if n else 0.0
     points = []
     for k in layers:
         per, value = _scores(ids, by_key, k, score_set)
-        delta, dlo, dhi = paired_bootstrap_delta(base, per, n_boot=n_boot) if n else (None,) * 3
+        delta, dlo, dhi = (
+            paired_bootstrap_delta(base, per, n_boot=n_boot, alpha=alpha) if n else (None,) * 3
+        )
         point: dict[str, Any] = {
             "k": k,
             "score": _r(value),
@@ -170,7 +177,7 @@ def aggregate(
         points.append(point)
     result = {
         "schema_version": SCHEMA_VERSION,
-        "kind": "sweep",
+        "kind": NAME,
         "num_layers": num_layers,
         "n_samples": n,
         "n_failed": len({r.get("id") for r in records if r.get("error")}),
@@ -181,7 +188,7 @@ def aggregate(
         "mode": mode,
         "keep_ratio": keep_ratio,
         "layers": layers,
-        "interval": "paired bootstrap 95% over samples",
+        "interval": f"paired bootstrap {interval_label(alpha)} over samples",
         "baseline": {
             "score": _r(base_set) if n else None,
             "lo": _r(lo + shift) if n else None,
@@ -189,7 +196,7 @@ def aggregate(
         },
         "points": points,
         "cliff": sweep_cliff(points, n, num_layers, tolerance),
-        "flow_cliff": flow_cliff,
+        **(partner_cliffs or {}),
     }
     result.update(extra or {})
     return result

@@ -17,7 +17,8 @@ from cliffscope.errors import CliffscopeError
 
 
 class LazyGroup(click.Group):
-    """Subcommand groups are imported on first use, so `cliffscope --help` stays fast."""
+    """Subcommand groups are imported on first use, so `cliffscope --help` stays fast; each
+    run kind's command (`kinds.registry`) is generated on first use (`cli.kind_cmd`)."""
 
     lazy: dict[str, str] = {
         "profiles": "cliffscope.cli.profiles_cmd:profiles_group",
@@ -25,14 +26,19 @@ class LazyGroup(click.Group):
         "runs": "cliffscope.cli.runs_cmd:runs_group",
         "models": "cliffscope.cli.models_cmd:models_group",
         "demo": "cliffscope.cli.demo_cmd:demo_group",
-        "analyze": "cliffscope.cli.analyze_cmd:analyze_command",
-        "sweep": "cliffscope.cli.sweep_cmd:sweep_command",
         "export": "cliffscope.cli.export_cmd:export_command",
         "tui": "cliffscope.cli.tui_cmd:tui_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self._available()))
+        names = set(super().list_commands(ctx)) | set(self._available())
+        return sorted(names | set(self._kind_commands()))
+
+    @staticmethod
+    def _kind_commands() -> dict[str, str]:
+        from cliffscope.kinds.registry import kinds
+
+        return {kind.command: kind.name for kind in kinds()}
 
     def _available(self) -> dict[str, str]:
         from importlib.util import find_spec
@@ -49,7 +55,13 @@ class LazyGroup(click.Group):
             return command
         target = self._available().get(name)
         if target is None:
-            return None
+            kind = self._kind_commands().get(name)
+            if kind is None:
+                return None
+            from cliffscope.cli.kind_cmd import kind_command
+            from cliffscope.kinds.registry import get_kind
+
+            return kind_command(get_kind(kind))
         module_name, attr = target.split(":")
         from importlib import import_module
 

@@ -13,23 +13,29 @@ import click
 from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
 from cliffscope.errors import CliffscopeError, Location
 from cliffscope.profiles import find_profile
+from cliffscope.vocab import GROUPS, group_badge
 
 if TYPE_CHECKING:
     from rich.text import Text
 
     from cliffscope.models.summary import ModelSummary
 
-GROUP_STYLES = {
-    "system": "bold black on cyan",
-    "image": "bold white on magenta",
-    "instruction": "bold black on green",
-    "output": "bold black on yellow",
-}
+GROUP_STYLES = {group: group_badge(group) for group in GROUPS}
 
 
 @click.group("models")
 def models_group() -> None:
-    """Model adapters: check that a profile's model loads and is read correctly."""
+    """Model adapters: check that a profile's model loads and is read correctly, and which
+    families the installed transformers supports."""
+
+
+def _add_support() -> None:
+    from cliffscope.cli.support_cmd import support_cmd
+
+    models_group.add_command(support_cmd)
+
+
+_add_support()
 
 
 @models_group.command("check")
@@ -108,7 +114,10 @@ def render(summary: ModelSummary) -> None:
         "heads", f"{s.num_heads} query / {s.num_kv_heads} key-value, head dim {s.head_dim}"
     )
     facts.add_row("hidden size", f"{s.hidden_size}  (vocab {s.vocab_size:,})")
-    facts.add_row("weights", f"{s.dtype} on {s.device}, attention {s.attn_implementation}")
+    vision = (
+        f" (vision tower {s.vision_attn_implementation})" if s.vision_attn_implementation else ""
+    )
+    facts.add_row("weights", f"{s.dtype} on {s.device}, attention {s.attn_implementation}{vision}")
     facts.add_row(
         "image tokens",
         f"{s.image_tokens} for a {s.image_size[0]}x{s.image_size[1]} image; grids "
@@ -124,9 +133,9 @@ def render(summary: ModelSummary) -> None:
     con.print()
     legend = Text("groups: ")
     for name, style in GROUP_STYLES.items():
-        start, stop = s.groups[name]
-        legend.append(f" {name} {stop - start} ", style=style)
-        legend.append(f" [{start},{stop})  ")
+        runs = s.groups[name]
+        legend.append(f" {name} {sum(stop - start for start, stop in runs)} ", style=style)
+        legend.append(" " + " ".join(f"[{start},{stop})" for start, stop in runs) + "  ")
     con.print(legend)
     con.print(strip_text(s))
     if s.answer is not None:

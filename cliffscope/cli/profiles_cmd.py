@@ -6,7 +6,20 @@ import click
 
 from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
 from cliffscope.errors import ValidationError
-from cliffscope.profiles import Profile, check_all, find_profile, new_profile_text, profile_files
+from cliffscope.profiles import (
+    VISION_ATTN_RULE,
+    Profile,
+    check_all,
+    find_profile,
+    new_profile_text,
+    profile_files,
+)
+
+KERNEL_RULE = (
+    "Attention kernels: the decoder runs attn_implementation (cliffscope's capture and sweep "
+    "kernels stand in for it in the decoder only, while they run); the vision tower always "
+    f"runs vision_attn_implementation, unset: {VISION_ATTN_RULE}."
+)
 
 
 @click.group("profiles")
@@ -64,10 +77,14 @@ def show_cmd(ctx: Ctx, name: str, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("key", "value", "meaning", box=None, title=str(loaded.path))
+    table = Table(box=None, title=str(loaded.path))
+    table.add_column("key", no_wrap=True, min_width=max(map(len, Profile.model_fields)))
+    table.add_column("value")
+    table.add_column("meaning")
     for key, field in Profile.model_fields.items():
-        table.add_row(key, repr(data[key]), field.description or "")
+        table.add_row(key, loaded.profile.shown(key), field.description or "")
     console().print(table)
+    console().print(KERNEL_RULE, highlight=False)
 
 
 @profiles_group.command("check")

@@ -1,8 +1,8 @@
-"""What `analyze` and `sweep` share: which samples to run on, and how the worker starts.
+"""What every run kind's command shares: which samples to run on, and how the worker starts.
 
-Both commands validate cheaply, write the run directory and hand it to a worker process;
-only their method options differ. The shared options are declared here once so the two
-commands cannot drift apart (a `--processes` added to one but not the other, say).
+Every kind's command (`cli.kind_cmd`) validates cheaply, writes the run directory and hands
+it to a worker process; only their parameters differ. The shared options are declared here
+once so no command can drift from the others (a `--processes` on one but not another, say).
 """
 
 from __future__ import annotations
@@ -15,6 +15,19 @@ import click
 from cliffscope.cli.context import Ctx
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: the keyword arguments the shared options give a command (passed on to `start_run`)
+RUN_ARGS = (
+    "profile",
+    "task",
+    "limit",
+    "seed",
+    "max_new_tokens",
+    "data_path",
+    "overrides",
+    "detach",
+    "processes",
+)
 
 
 def sample_options(command: F) -> F:
@@ -43,9 +56,15 @@ def sample_options(command: F) -> F:
 
 
 def launch_options(command: F) -> F:
-    """``--data --set --detach --processes`` (listed last in ``--help``)."""
+    """``--max-new-tokens --data --set --detach --processes`` (listed last in ``--help``)."""
     for option in reversed(
         [
+            click.option(
+                "--max-new-tokens",
+                type=click.IntRange(min=1),
+                help="Answer length cap in tokens; overrides the profile's and the task's "
+                "(default: the smaller of the two).",
+            ),
             click.option(
                 "--data",
                 "data_path",
@@ -84,30 +103,34 @@ def start_run(
     task: str,
     limit: int | None,
     seed: int,
+    max_new_tokens: int | None,
     data_path: str | None,
     overrides: tuple[str, ...],
     detach: bool,
     processes: int,
 ) -> None:
-    """Write the run directory, start its worker, print the run id, then follow or return."""
-    from cliffscope.cli.follow import follow
-    from cliffscope.run_factory import new_run
-    from cliffscope.tasks.registry import parse_set
-    from cliffscope.worker.launch import launch
+    """Write the run directory, start its worker, print the run id, then follow or return.
 
-    run = new_run(
+    ``max_new_tokens`` joins the run's params (run.toml's [params]), where the worker's
+    `JobContext.max_new_tokens` prefers it to the profile's and the task's caps.
+    """
+    from cliffscope import runops
+    from cliffscope.cli.follow import follow
+    from cliffscope.tasks.registry import parse_set
+
+    run, proc = runops.start(
         ctx.store(),
         kind,
         profile,
         task,
-        params,
+        params | {"max_new_tokens": max_new_tokens},
         limit=limit,
         seed=seed,
         data_path=data_path,
         task_overrides=parse_set(overrides) or None,
         profiles_dir=ctx.profiles_dir,
+        processes=processes,
     )
-    proc = launch(run.path, detach=True, processes=processes)
     click.echo(run.id)
     if detach:
         return

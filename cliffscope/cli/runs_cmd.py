@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
 from cliffscope.cli.context import Ctx, console, emit_json, pass_ctx
-from cliffscope.errors import ValidationError
+from cliffscope.errors import CliffscopeError
+from cliffscope.kinds.registry import get_kind, kind_names, kind_of
 from cliffscope.store import RunDir
+from cliffscope.vocab import STATUS_STYLE, age, fmt
 
 
 def headline(run: RunDir) -> str:
     """One short phrase for tables: the score and the cliff, when there is a result."""
-    result = run.result() or {}
-    parts = []
-    score = result.get("score") or result.get("baseline")
-    if isinstance(score, dict) and isinstance(score.get("score", score.get("value")), (int, float)):
-        parts.append(
-            f"{result.get('metric', 'score')} {score.get('score', score.get('value')):.3f}"
-        )
-    cliff = result.get("cliff")
-    if isinstance(cliff, dict):
-        if cliff.get("layer") is not None:
-            parts.append(f"cliff {cliff['layer']}")
-        elif cliff.get("verdict"):
-            parts.append(str(cliff["verdict"]))
-    return ", ".join(parts)
+    from cliffscope.kinds.registry import headline as kind_headline
+
+    return kind_headline(run.result() or {}, run.kind)
 
 
 def summary(run: RunDir) -> dict[str, Any]:
@@ -49,38 +39,29 @@ def summary(run: RunDir) -> dict[str, Any]:
     }
 
 
-def age(created: str) -> str:
-    from datetime import datetime, timezone
-
-    try:
-        then = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-    except ValueError:
-        return "?"
-    seconds = (datetime.now(timezone.utc) - then).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
-
-
-STATUS_STYLE = {
-    "running": "cyan",
-    "done": "green",
-    "failed": "red",
-    "cancelled": "yellow",
-    "interrupted": "magenta",
-    "queued": "blue",
-    "unreadable": "red",
-}
-
-
 @click.group("runs")
 def runs_group() -> None:
     """Runs in the run store (one directory each)."""
 
 
+class KindChoice(click.ParamType):
+    """A run kind's name, checked against the registry when the option is read (a kind
+    registered after this module was imported counts)."""
+
+    name = "kind"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        names = kind_names()
+        if value not in names:
+            self.fail(f"{value!r} is not one of {', '.join(map(repr, names))}", param, ctx)
+        return str(value)
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:
+        return "[" + "|".join(kind_names()) + "]"
+
+
 @runs_group.command("list")
-@click.option("--kind", type=click.Choice(["analysis", "sweep"]))
+@click.option("--kind", type=KindChoice())
 @click.option(
     "--status",
     type=click.Choice(
@@ -123,10 +104,12 @@ def list_cmd(
 
 @runs_group.command("show")
 @click.argument("run_id")
+@click.option("--sample", metavar="ID", help="Show one sample's lines: answers and token ids.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
-def show_cmd(ctx: Ctx, run_id: str, as_json: bool) -> None:
-    """Show a run: spec, status, progress, result headline, last error."""
+def show_cmd(ctx: Ctx, run_id: str, sample: str | None, as_json: bool) -> None:
+    """Show a run: spec, status, progress, result headline, notes, last error, and its
+    per-layer table (or, with --sample, every line of one sample with its answer token ids)."""
     run = ctx.store().get(run_id)
     info = summary(run)
     if as_json:
@@ -148,29 +131,69 @@ def show_cmd(ctx: Ctx, run_id: str, as_json: bool) -> None:
     if info["headline"]:
         c.print(f"  result      {info['headline']}")
     result = run.result() or {}
-    cliff = result.get("cliff")
-    if isinstance(cliff, dict) and cliff.get("reason"):
-        c.print(f"  cliff       {cliff['reason']}")
-    flow = result.get("flow_cliff")  # a sweep: the matching analysis's cliff
-    if isinstance(flow, dict):
-        where = flow.get("layer") if flow.get("layer") is not None else flow.get("verdict")
-        c.print(f"  flow cliff  {where} (analysis {flow.get('run')})")
+    kind = kind_of(run.kind)
+    for line in _cliff_lines(kind, result):
+        c.print(line)
+    for note in kind.notes(result) if kind is not None else []:
+        c.print(f"  note        {note}")
     if spec.get("error"):
         c.print(f"  [red]error       {spec['error']}[/]")
         if spec.get("hint"):
             c.print(f"  hint        {spec['hint']}")
     c.print(f"  dir         {run.path}")
-    _print_layer_table(result)
+    if sample is not None:
+        _print_sample(run, sample)
+        return
+    _print_layer_table(kind, result)
 
 
-def _print_layer_table(result: dict[str, Any]) -> None:
-    from cliffscope.cli.run_tables import flow_table, sweep_table
+def _print_sample(run: Any, sample_id: str) -> None:
+    """Every line of one sample: its key, answer text and answer token ids (auditable)."""
+    from rich.table import Table
 
-    table = sweep_table(result) if result.get("kind") == "sweep" else flow_table(result)
+    lines = [r for r in run.samples() if str(r.get("id")) == sample_id]
+    if not lines:
+        raise CliffscopeError(
+            f"no sample {sample_id!r} in {run.id}", hint="ids are in samples.jsonl (`id`)"
+        )
+    table = Table("key", "answer", "token ids", "score", box=None)
+    for r in lines:
+        ids = r.get("answer_ids")
+        table.add_row(
+            str(r.get("key")),
+            repr(r.get("prediction", "")),
+            " ".join(str(t) for t in ids) if isinstance(ids, list) else "—",
+            fmt(r.get("score"), 3) if r.get("score") is not None else "—",
+        )
+    console().print(table)
+
+
+def _cliff_lines(kind: Any, result: dict[str, Any]) -> list[str]:
+    """The run's own cliff in words, then the partners' cliffs its worker recorded."""
+    if kind is None:
+        return []
+    lines = []
+    cliff = kind.cliff(result)
+    if isinstance(cliff, dict) and cliff.get("reason"):
+        lines.append(f"  cliff       {cliff['reason']}")
+    for name in kind.records_partners:
+        method = get_kind(name).cliff_method
+        recorded = result.get(f"{method.key}_cliff") if method else None
+        if isinstance(recorded, dict):
+            where = (
+                recorded["layer"] if recorded.get("layer") is not None else recorded.get("verdict")
+            )
+            lines.append(f"  {method.short:<11} {where} ({name} {recorded.get('run')})")
+    return lines
+
+
+def _print_layer_table(kind: Any, result: dict[str, Any]) -> None:
+    from cliffscope.cli.run_tables import render
+
+    table = kind.layer_table(result) if kind is not None else None
     if table is not None:
-        title = "per truncation layer k" if result.get("kind") == "sweep" else "attention mass"
-        console().print(f"\n  [bold]{title}[/]")
-        console().print(table)
+        console().print(f"\n  [bold]{table.title}[/]")
+        console().print(render(table))
 
 
 @runs_group.command("cancel")
@@ -178,18 +201,13 @@ def _print_layer_table(result: dict[str, Any]) -> None:
 @pass_ctx
 def cancel_cmd(ctx: Ctx, run_id: str) -> None:
     """Ask a run's worker to stop after the current batch (finished samples are kept)."""
+    from cliffscope import runops
+
     run = ctx.store().get(run_id)
-    if run.status.finished:
-        raise ValidationError(f"run {run.id} is already {run.status.value}")
-    signalled = run.request_cancel()
-    if not signalled and run.status.value in {"queued", "interrupted"}:
-        run.set_status("cancelled")
+    if runops.cancel(run):
         click.echo(f"{run.id}: cancelled")
         return
-    deadline = time.time() + 10
-    while run.is_locked() and time.time() < deadline:
-        time.sleep(0.2)
-    click.echo(f"{run.id}: {run.status.value}")
+    click.echo(f"{run.id}: {runops.wait_stopped(run).value}")
 
 
 @runs_group.command("resume")
@@ -200,12 +218,10 @@ def cancel_cmd(ctx: Ctx, run_id: str) -> None:
 @pass_ctx
 def resume_cmd(ctx: Ctx, run_id: str, detach: bool) -> None:
     """Continue a failed, cancelled or interrupted run from its last finished sample."""
-    from cliffscope.worker.launch import launch
+    from cliffscope import runops
 
     run = ctx.store().get(run_id)
-    if run.status.value == "done":
-        raise ValidationError(f"run {run.id} is already done", hint="nothing to resume")
-    proc = launch(run.path, detach=True, resume=True)
+    proc = runops.resume(run)
     if detach:
         click.echo(run.id)
         return

@@ -20,12 +20,18 @@ def tui_command(ctx: Ctx, poll: float) -> None:
     """Open the dashboard on the run store and the profiles directory.
 
     Workers started from it are detached: quitting (q) leaves them running, and reopening
-    the dashboard shows them again.
+    the dashboard shows them again. Pictures use Kitty graphics or Sixel when the terminal
+    answers for one (not inside tmux or screen), else coloured half-blocks; set
+    CLIFFSCOPE_GRAPHICS=auto|kitty|sixel|halfblock to choose, or press g in a run's view.
     """
     from cliffscope import paths
+    from cliffscope.tui import graphics
     from cliffscope.tui.app import CliffscopeApp
 
-    app = CliffscopeApp(paths.runs_dir(ctx.runs_dir), ctx.profiles_dir, poll_interval=poll)
+    mode = graphics.detect()  # may ask the terminal: only possible before Textual starts
+    app = CliffscopeApp(
+        paths.runs_dir(ctx.runs_dir), ctx.profiles_dir, poll_interval=poll, graphics=mode
+    )
     app.run()
     live = [r for r in app.runs if r.live]
     if live:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from cliffscope.models import compat
 from cliffscope.models.base import PreparedBatch
 
 if TYPE_CHECKING:
@@ -106,8 +107,12 @@ def _raw_cams(adapter: ModelAdapter, inputs: dict[str, Any], batch: PreparedBatc
     model = adapter.model
     with frozen(model), layer_inputs(layers) as seen, torch.enable_grad():
         logits = model(
-            **inputs, use_cache=False, logits_to_keep=torch.tensor(keep, device=adapter.device)
-        ).logits  # [B, len(keep), V]
+            **inputs,
+            position_ids=adapter.position_ids(batch),
+            use_cache=False,
+            logits_to_keep=torch.tensor(keep, device=adapter.device),
+        ).logits
+        logits = compat.kept_logits(logits, keep)  # [B, len(keep), V]
         total = logits.new_zeros(())
         for row, pairs in enumerate(targets):
             for pos, token in pairs:
@@ -119,7 +124,7 @@ def _raw_cams(adapter: ModelAdapter, inputs: dict[str, Any], batch: PreparedBatc
         grads = torch.autograd.grad(total, hidden)
     maps = torch.zeros(len(batch), len(layers), batch.seq_len)
     for row, g in enumerate(batch.groups):
-        img = slice(g.image.start, g.image.stop)
+        img = torch.tensor(list(g.image), dtype=torch.long)
         for layer, (h, grad) in enumerate(zip(hidden, grads, strict=True)):
             h_img, g_img = h[row, img].detach().float(), grad[row, img].float()
             weights = g_img.clamp(min=0).mean(dim=0)  # [D]

@@ -1,19 +1,17 @@
 """Attention-flow capture: per-layer, per-head attention mass on each token group.
 
 The fast kernels (sdpa, flash-attention) never materialise attention weights, and eager +
-`output_attentions` holds every layer's full [B, H, S, S] map. Instead, a function registered
-with `transformers.AttentionInterface` wraps the model's own kernel: in every decoder layer it
-sees the post-RoPE `query` and `key`, recomputes softmax rows for just the few query positions
-we study (in float32, over the keys the mask allows), reduces them at once to one mass per
-head and group, and then calls the untouched kernel, which computes the layer output as before.
-What is kept is O(layers x heads x queries x groups), never a full map; only rows that need an
-attention map also keep their head-reduced query->key row (O(layers x keys)).
+`output_attentions` holds every layer's full [B, H, S, S] map. Instead, the collector is a tap
+of cliffscope's attention kernel (`models.kernel`, registered with `transformers.
+AttentionInterface` around the model's own kernel): in every decoder layer it sees the
+post-RoPE `query` and `key` and the model's own mask, recomputes softmax rows for just the few
+query positions we study (in float32, over the keys the mask allows), reduces them at once to
+one mass per head and group, and then the untouched kernel computes the layer output as
+before. What is kept is O(layers x heads x queries x groups), never a full map; only rows that
+need an attention map also keep their head-reduced query->key row (O(layers x keys)).
 
-The collector travels as a keyword argument of `model(...)` (transformers hands extra kwargs
-down to the attention function), so concurrent or batched calls never share state. The
-decoder's config is switched to the capture kernel only inside `capturing()`; the vision tower
-keeps its own kernel. A matching `AttentionMaskInterface` entry makes the model build the
-same mask its base kernel would (without it padding is silently ignored).
+Taps live in a context variable for the duration of one `capture_flow` call, so concurrent
+calls in other threads never share state; the vision tower keeps its own kernel.
 
 Query modes: `last` = the last prompt position (the query that produces the first answer
 token, as in the paper's code); `answer` = every teacher-forced answer position (each sees
@@ -25,17 +23,17 @@ even spread = a group's share of the visible keys (what uniform attention would 
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
+from cliffscope.engines.masks import visible_from_mask
 from cliffscope.errors import CliffscopeError
 from cliffscope.models.base import GROUP_NAMES, PreparedBatch, TokenGroups
+from cliffscope.models.kernel import tapping
 
 if TYPE_CHECKING:
     from cliffscope.models.base import ModelAdapter
@@ -43,80 +41,7 @@ if TYPE_CHECKING:
 Query = Literal["last", "answer"]
 Heads = Literal["mean", "max"]
 
-#: keyword argument of `model(...)` that carries the collector down to the attention function
-CAPTURE_KWARG = "cliffscope_flow"
-_PREFIX = "cliffscope_capture_"
 N_GROUPS = len(GROUP_NAMES)
-
-
-# ---- registration ---------------------------------------------------------------------------
-
-
-def _base_function(base: str, module: torch.nn.Module) -> Any:
-    """The kernel the capture wraps; `eager` lives in each model's own modeling file."""
-    if base == "eager":
-        return sys.modules[type(module).__module__].eager_attention_forward
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
-    return ALL_ATTENTION_FUNCTIONS[base]
-
-
-def capture_name(base: str) -> str:
-    """Register (once) the capture kernel wrapping `base`; returns its registered name."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
-
-    base = base.removeprefix(_PREFIX)
-    name = f"{_PREFIX}{base}"
-    if name in AttentionInterface._global_mapping:
-        return name
-    mask_fn = ALL_MASK_ATTENTION_FUNCTIONS[
-        "sdpa" if base not in ALL_MASK_ATTENTION_FUNCTIONS else base
-    ]
-
-    def capture_attention(
-        module: torch.nn.Module,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        attention_mask: torch.Tensor | None,
-        **kwargs: Any,
-    ) -> Any:
-        flow = kwargs.pop(CAPTURE_KWARG, None)
-        if flow is not None:
-            flow.observe(module, query, key, attention_mask, kwargs.get("scaling"))
-        return _base_function(base, module)(module, query, key, value, attention_mask, **kwargs)
-
-    AttentionInterface.register(name, capture_attention)
-    AttentionMaskInterface.register(name, mask_fn)
-    return name
-
-
-def _text_configs(adapter: ModelAdapter) -> list[Any]:
-    """Every config object the decoder reads `_attn_implementation` from (mask + attention)."""
-    configs: dict[int, Any] = {}
-    text = adapter.text_model()
-    configs[id(text.config)] = text.config
-    for layer in adapter.decoder_layers():
-        for module in layer.modules():
-            cfg = getattr(module, "config", None)
-            if cfg is not None and hasattr(module, "layer_idx"):
-                configs[id(cfg)] = cfg
-    return list(configs.values())
-
-
-@contextlib.contextmanager
-def capturing(adapter: ModelAdapter) -> Iterator[None]:
-    """Route the decoder's attention through the capture kernel; always restores on exit."""
-    configs = _text_configs(adapter)
-    saved = [cfg._attn_implementation for cfg in configs]
-    try:
-        for cfg, base in zip(configs, saved, strict=True):
-            cfg._attn_implementation_internal = capture_name(base or "sdpa")
-        yield
-    finally:
-        for cfg, base in zip(configs, saved, strict=True):
-            cfg._attn_implementation_internal = base
 
 
 # ---- the collector --------------------------------------------------------------------------
@@ -136,7 +61,7 @@ def group_matrix(groups: Sequence[TokenGroups], length: int) -> torch.Tensor:
     out = torch.zeros(len(groups), length, N_GROUPS)
     for row, g in enumerate(groups):
         for j, span in enumerate(g.spans().values()):
-            out[row, span.start : span.stop, j] = 1.0
+            out[row, list(span), j] = 1.0
     return out
 
 
@@ -153,6 +78,8 @@ class FlowCollector:
         positions: Sequence[Sequence[int]],
         heads: Heads = "mean",
         map_rows: Sequence[int] = (),
+        *,
+        layer_index: Callable[[torch.nn.Module], int | None],
     ) -> None:
         if heads not in ("mean", "max"):
             raise CliffscopeError(f"unknown head reduction {heads!r}", hint="use mean or max")
@@ -160,6 +87,7 @@ class FlowCollector:
         self.positions = torch.tensor([list(p) + [p[0]] * (width - len(p)) for p in positions])
         self.valid = torch.tensor([[i < len(p) for i in range(width)] for p in positions])
         self.groups = list(groups)
+        self.layer_index = layer_index  # the adapter's: which decoder layer a module is
         self.heads = heads
         self.map_rows = list(map_rows)
         self.mass: dict[int, torch.Tensor] = {}  # layer_idx -> [B, H, Q, 4], on its device
@@ -181,9 +109,17 @@ class FlowCollector:
             self._device_cache[device] = cache
         return cache
 
+    def __call__(
+        self, module: torch.nn.Module, query: Any, key: Any, mask: Any, kwargs: dict
+    ) -> None:
+        """The kernel tap: observe this layer's call (changes nothing)."""
+        layer = self.layer_index(module)
+        if layer is not None:
+            self.observe(layer, query, key, mask, kwargs.get("scaling"))
+
     def observe(
         self,
-        module: torch.nn.Module,
+        layer: int,
         query: torch.Tensor,
         key: torch.Tensor,
         mask: torch.Tensor | None,
@@ -202,9 +138,9 @@ class FlowCollector:
         scores = torch.matmul(
             q.reshape(batch, n_kv, rep * n_q, dim), key.float().transpose(-1, -2)
         ).reshape(batch, n_heads, n_q, n_keys)
-        allowed = self._allowed(mask, pos, seq, n_keys, query.device)
+        allowed = visible_from_mask(mask, pos, seq, n_keys, query.device)
         probs = (scores * scale).masked_fill(~allowed, float("-inf")).softmax(dim=-1)
-        self.mass[module.layer_idx] = torch.matmul(probs, cache["onehot"])
+        self.mass[layer] = torch.matmul(probs, cache["onehot"])
         if self.counts is None:
             self.counts = torch.matmul(allowed[:, :1].float(), cache["onehot"])[:, 0]
         if self.map_rows:
@@ -212,26 +148,7 @@ class FlowCollector:
             reduced = rows.mean(dim=1) if self.heads == "mean" else rows.amax(dim=1)
             valid = cache["valid"].index_select(0, cache["rows"])  # [R, Q]
             per_row = (reduced * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
-            self.key_attention[module.layer_idx] = per_row
-
-    def _allowed(
-        self, mask: torch.Tensor | None, pos: torch.Tensor, seq: int, n_keys: int, device: Any
-    ) -> torch.Tensor:
-        """[B, 1|H, Q, K] bool: keys each query row may attend to, read off the model's mask."""
-        batch, n_q = pos.shape
-        if mask is not None and mask.dim() == 4:
-            full = mask.expand(batch, mask.shape[1], seq, n_keys)
-            rows = full.gather(2, pos[:, None, :, None].expand(batch, mask.shape[1], n_q, n_keys))
-            if rows.dtype == torch.bool:
-                return rows
-            return rows > torch.finfo(rows.dtype).min / 2  # additive float mask (eager)
-        # No mask (causal, nothing padded) or a 2-D padding mask (flash-attention).
-        offset = n_keys - seq  # keys already in a cache come first
-        keys = torch.arange(n_keys, device=device)
-        allowed = keys[None, None, None, :] <= (pos + offset)[:, None, :, None]
-        if mask is not None and mask.dim() == 2:
-            allowed = allowed & mask[:, None, None, -n_keys:].bool()
-        return allowed
+            self.key_attention[layer] = per_row
 
     def finish(self, layer_ids: Sequence[int]) -> FlowCapture:
         missing = [i for i in layer_ids if i not in self.mass]
@@ -305,19 +222,13 @@ def capture_flow(
 ) -> FlowCapture:
     """One forward pass of `batch` (teacher-forced answers included) with flow capture."""
     positions = query_positions(batch.groups, query)
-    collector = FlowCollector(batch.groups, positions, heads=heads, map_rows=map_rows)
-    layer_ids = [_layer_idx(layer, i) for i, layer in enumerate(adapter.decoder_layers())]
-    with capturing(adapter), torch.inference_mode():
+    collector = FlowCollector(
+        batch.groups, positions, heads=heads, map_rows=map_rows, layer_index=adapter.layer_index
+    )
+    with tapping(collector), torch.inference_mode():
         adapter.model(
-            **batch.inputs, use_cache=False, logits_to_keep=1, **{CAPTURE_KWARG: collector}
-        )
-    return collector.finish(layer_ids)
-
-
-def _layer_idx(layer: torch.nn.Module, default: int) -> int:
-    """The `layer_idx` the layer's attention module reports (what the collector is keyed by)."""
-    for module in layer.modules():
-        idx = getattr(module, "layer_idx", None)
-        if isinstance(idx, int):
-            return idx
-    return default
+            **batch.inputs, position_ids=adapter.position_ids(batch), use_cache=False,
+            logits_to_keep=1,
+        )  # fmt: skip
+    adapter.reset_state()
+    return collector.finish(list(range(adapter.num_layers)))

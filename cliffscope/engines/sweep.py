@@ -3,48 +3,47 @@
 Hidden states entering layer k at kept positions are the same in the untouched run and in a run
 truncated at k (layers < k see the same inputs). So `shared_sweep`:
 
-1. runs the model once (vision tower included) with hooks that keep, for every swept k, the
-   hidden states entering layer k at the positions that survive (text, or text plus the
-   keep_ratio selection ranked from layer k-1), plus the full prompt's KV cache;
+1. runs the model once (vision tower included) with hooks that record every decoder layer's
+   own call arguments and, for every swept k, the hidden states entering layer k at the
+   positions the strategy keeps (ranked, for FastV, from layer k-1's last-row attention, read
+   by a kernel tap), plus the full prompt's KV cache;
 2. recomputes only layers k..L-1 on those positions, batched across k: at layer j every branch
-   with k <= j runs as one batch through the real decoder layer, with the same masks and rotary
-   slices as `truncation.truncate`; the final norm and head give each branch's first token.
+   with k <= j runs as one batch through the real decoder layer, called with its own recorded
+   arguments gathered at the kept positions (rotary tables per layer type included) and the same
+   masks `truncation.truncate` builds; the adapter's head gives each branch's first token.
    Positions before the first image token (BOS, system prompt) never see the image, so their
    keys and values are taken from the full run and only the positions after them are
    recomputed;
 3. decodes all branches (and the baseline) together, one model call per token, through
    `branch_decode` (layers < k of a branch read the shared full-prompt cache).
 
-`naive_sweep` runs each k on its own inside `truncate(...)`; tests hold the two to the same
-answers and first-token logits within 1e-5. `mask` mode gives the same text outputs as `drop`
-(tested), so the shared path computes it by dropping.
+Every token is chosen by the adapter's decoding policy (`models.decoding`), the same one
+`generate` applies. `naive_sweep` runs each k on its own inside `truncate(...)`; tests hold the
+two to the same answers and first-token logits within 1e-5. `mask` mode gives the same text
+outputs as `drop` (tested), so the shared path computes it by dropping (result.json and the run
+log say so).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from cliffscope.engines.branch_decode import BranchCache, Prefix, branch_attention
-from cliffscope.engines.keep import (
-    KeepPlan,
-    build_mask,
-    check_keep_ratio,
-    gather_positions,
-    generation_positions,
-    image_mask,
-    keep_plan,
-    last_row_attention,
-    next_positions,
-    reset_rope_state,
-    select_image,
-)
-from cliffscope.engines.truncation import Mode, truncate
+from cliffscope.engines.branch_decode import Prefix, decode_branches
+from cliffscope.engines.keep import KeepPlan, LastRowTap, image_mask, keep_plan
+from cliffscope.engines.layer_calls import gathered_kwargs, hidden_of, layer_call, take
+from cliffscope.engines.masks import layer_mask
+from cliffscope.engines.truncation import Mode, resolve_strategy, truncate
+from cliffscope.models import compat
+from cliffscope.models.kernel import tapping
+from cliffscope.strategies.base import SelectionInputs
 
 if TYPE_CHECKING:
     from cliffscope.models.base import ModelAdapter, PreparedBatch
+    from cliffscope.strategies.base import TokenStrategy
 
 BASE = "base"
 
@@ -54,52 +53,56 @@ class SweepOutput:
     """Answers per branch: `answers[k][row]` token ids (cut at the first stop token).
 
     Keys are the swept layers (ints) and "base" (the untruncated model, which is also k = L).
-    `first_logits[k]` is (B, V): the logits that chose each branch's first token.
+    `first_logits[k]` is (B, V): the raw logits that chose each branch's first token.
     """
 
     answers: dict[int | str, list[list[int]]] = field(default_factory=dict)
     first_logits: dict[int | str, torch.Tensor] = field(default_factory=dict)
 
 
-class _Capture:
-    """Hooks for the shared forward: each swept layer's entry states at the kept positions
-    after the shared prefix, its keep plan, and layer 0's rotary and position arguments."""
+class _Recorder:
+    """Hooks for the shared forward: every layer's call arguments from the first swept layer
+    on, and each swept layer's entry states at the kept positions after the shared prefix."""
 
     def __init__(
-        self, decoder: Any, batch: PreparedBatch, ks: list[int], keep_ratio: float | None
+        self,
+        adapter: ModelAdapter,
+        batch: PreparedBatch,
+        ks: list[int],
+        strategy: TokenStrategy,
+        keys: list[str] | None,
     ) -> None:
-        self.decoder, self.ks, self.keep_ratio = decoder, set(ks), keep_ratio
+        self.adapter, self.ks, self.strategy, self.keys = adapter, set(ks), strategy, keys
+        self.first = min(ks) if ks else adapter.num_layers
         self.image = image_mask(batch)
         self.valid = batch.attention_mask.bool()
+        self.blocks = adapter.attention_blocks(batch)
         self.keep: dict[int, KeepPlan] = {}
         self.entry: dict[int, torch.Tensor] = {}
-        self.layer_args: dict[str, Any] = {}
-        self.previous_input: torch.Tensor | None = None
+        self.calls: dict[int, dict[str, Any]] = {}
+        needs = {k - 1 for k in ks} if strategy.needs_attention else set()
+        self.tap = LastRowTap(adapter, needs)
 
     def hook(self, index: int):
         def enter(module: Any, args: tuple, kwargs: dict) -> None:
-            hidden = args[0] if args else kwargs["hidden_states"]
-            if index == 0:
-                self.layer_args = {
-                    "position_embeddings": kwargs["position_embeddings"],
-                    "position_ids": kwargs.get("position_ids"),
-                }
+            if index >= self.first:
+                self.calls[index] = dict(kwargs)
             if index in self.ks:
-                self._branch_entry(index, hidden, kwargs["position_embeddings"])
-            if self.keep_ratio is not None:
-                self.previous_input = hidden
+                self._branch_entry(index, hidden_of(args, kwargs))
 
         return enter
 
-    def _branch_entry(self, index: int, hidden: torch.Tensor, rope: tuple) -> None:
-        keep = ~self.image
-        if self.keep_ratio is not None:  # FastV: rank by layer index-1's last-row attention
-            layer = self.decoder[index - 1]
-            scores = last_row_attention(layer, self.previous_input, rope, self.valid)
-            keep = keep | select_image(self.image, scores, self.keep_ratio)
+    def _branch_entry(self, index: int, hidden: torch.Tensor) -> None:
+        attention = None
+        if self.strategy.needs_attention:
+            attention = self.tap.rows[index - 1].to(self.image.device)
+        inputs = SelectionInputs(
+            layer=index, image=self.image, valid=self.valid, attention=attention, keys=self.keys
+        )
+        keep = ~self.image | (self.strategy.select(inputs).to(self.image.device) & self.image)
         plan = keep_plan(keep, self.valid, self.image)
         self.keep[index] = plan
-        self.entry[index] = gather_positions(hidden, plan.index[:, plan.shared :])
+        self.entry[index] = take(hidden, plan.index[:, plan.shared :].to(hidden.device), 1)
 
 
 class _SharedPrefixKV:
@@ -117,17 +120,16 @@ class _SharedPrefixKV:
         self.keys, self.values = torch.cat([pk, key], dim=2), torch.cat([pv, value], dim=2)
         return self.keys, self.values
 
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return int(self.prefix[0].shape[2])
 
-def _cut(ids: list[int], stop: set[int]) -> list[int]:
-    return ids[: next((i for i, t in enumerate(ids) if t in stop), len(ids))]
 
-
-def _swept(adapter: ModelAdapter, layers: list[int], keep_ratio: float | None) -> list[int]:
+def _swept(adapter: ModelAdapter, layers: list[int], strategy: TokenStrategy) -> list[int]:
     """Layers that need a branch (k = L is the baseline itself), ascending."""
     n_layers = adapter.num_layers
     out = sorted({int(k) for k in layers if int(k) < n_layers})
     for k in out:
-        check_keep_ratio(keep_ratio, k)
+        strategy.check_layer(k)
     return out
 
 
@@ -138,142 +140,127 @@ def shared_sweep(
     layers: list[int],
     max_new_tokens: int = 1,
     keep_ratio: float | None = None,
+    strategy: TokenStrategy | None = None,
+    keys: list[str] | None = None,
 ) -> SweepOutput:
     """Greedy answers for the baseline and every k in `layers`, sharing the common prefix."""
-    ks = _swept(adapter, layers, keep_ratio)
+    strategy = resolve_strategy(strategy, keep_ratio)
+    ks = _swept(adapter, layers, strategy)
     decoder = adapter.decoder_layers()
-    capture = _Capture(decoder, batch, ks, keep_ratio)
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=adapter.text_config)
-    positions = generation_positions(adapter, batch)
+    recorder = _Recorder(adapter, batch, ks, strategy, keys)
+    cache = compat.new_dynamic_cache()
+    positions = adapter.position_ids(batch)
     handles = [
-        layer.register_forward_pre_hook(capture.hook(i), with_kwargs=True)
+        layer.register_forward_pre_hook(recorder.hook(i), with_kwargs=True)
         for i, layer in enumerate(decoder)
     ]
+    injections = adapter.injections()
+    recording = injections.recording() if injections is not None else contextlib.nullcontext([])
     try:
-        out = adapter.model(
-            **batch.inputs,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        with tapping(recorder.tap), recording as injected:
+            out = adapter.model(
+                **batch.inputs,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{compat.cache_kwarg(adapter.model): cache},
+            )
     finally:
         for handle in handles:
             handle.remove()
-        capture.previous_input = None
-        reset_rope_state(adapter)
+        adapter.reset_state()
     result = SweepOutput()
     result.first_logits[BASE] = out.logits[:, -1].float()
     keep_kv = max_new_tokens > 1
     branch_logits, text_kv = (
-        _recompute_branches(adapter, ks, capture, cache, keep_kv) if ks else (None, {})
+        _recompute_branches(adapter, ks, recorder, cache, keep_kv, injected[:1])
+        if ks
+        else (None, {})
     )
     for i, k in enumerate(ks):
         result.first_logits[k] = branch_logits[i * len(batch) : (i + 1) * len(batch)]
-    first = torch.cat([result.first_logits[k].argmax(-1) for k in [*ks, BASE]])
-    tokens = _decode(adapter, ks, cache, text_kv, capture.valid, positions, first, max_new_tokens)
-    stop = set(adapter.stop_token_ids())
-    for i, k in enumerate([*ks, BASE]):
-        rows = tokens[i * len(batch) : (i + 1) * len(batch)].tolist()
-        result.answers[k] = [_cut(row, stop) for row in rows]
+    branches = [*ks, BASE]
+    logits = torch.cat([result.first_logits[k] for k in branches])
+    full = [
+        Prefix(*compat.cache_layer_kv(cache, j), valid=recorder.valid) for j in range(len(decoder))
+    ]
+    text = [text_kv.get(j) for j in range(len(decoder))]
+    n_text = [len(batch) * sum(1 for k in ks if k <= j) for j in range(len(decoder))]
+    tokens = decode_branches(adapter, batch, logits, full, text, n_text, positions, max_new_tokens)
+    for i, k in enumerate(branches):
+        rows = tokens[i * len(batch) : (i + 1) * len(batch)]
+        result.answers[k] = [adapter.policy.cut(row) for row in rows]
     return result
 
 
 def _recompute_branches(
-    adapter: ModelAdapter, ks: list[int], capture: _Capture, cache: Any, keep_kv: bool
+    adapter: ModelAdapter,
+    ks: list[int],
+    recorder: _Recorder,
+    cache: Any,
+    keep_kv: bool,
+    injected: list[Any],
 ) -> tuple[torch.Tensor, dict[int, Prefix]]:
     """Layers k..L-1 for every branch on the kept positions after the shared prefix, batched
-    across branches per layer; returns the first-token logits and each layer's branch cache."""
+    across branches per layer (plus the features a family injects after a layer, at the kept
+    image rows); returns the first-token logits and each layer's branch cache."""
     decoder = adapter.decoder_layers()
-    config = decoder[0].self_attn.config
-    cos, sin = capture.layer_args["position_embeddings"]
-    position_ids = capture.layer_args.get("position_ids")
-    shared = capture.keep[ks[0]].shared
-    batch = capture.keep[ks[0]].index.shape[0]
-    hidden = rows_cos = rows_sin = rows_pos = rows_valid = mask = None
+    injections = adapter.injections()
+    blocks = recorder.blocks
+    windows = adapter.layer_windows()
+    shared = recorder.keep[ks[0]].shared
+    batch = recorder.keep[ks[0]].index.shape[0]
+    length = recorder.image.shape[1]
+    hidden = index = valid = None
     text_kv: dict[int, Prefix] = {}
     for j in range(ks[0], len(decoder)):
-        if j in capture.entry:
-            plan = capture.keep[j]
-            index = plan.index[:, shared:]
-            hidden = _cat(hidden, capture.entry.pop(j))
-            rows_cos = _cat(rows_cos, gather_positions(cos, index))
-            rows_sin = _cat(rows_sin, gather_positions(sin, index))
-            rows_valid = _cat(rows_valid, plan.valid)
-            if isinstance(position_ids, torch.Tensor):
-                rows_pos = _cat(rows_pos, gather_positions(position_ids, index))
-            mask = build_mask(config, rows_valid, hidden.shape[1], shared, hidden.dtype)
-        layer_cache = cache.layers[j]
-        kv = _SharedPrefixKV(
-            layer_cache.keys[:, :, :shared],
-            layer_cache.values[:, :, :shared],
-            hidden.shape[0] // batch,
+        if j in recorder.entry:
+            plan = recorder.keep[j]
+            hidden = _cat(hidden, recorder.entry.pop(j))
+            index = _cat(index, plan.index)
+            valid = _cat(valid, plan.valid)
+            masks: dict[int | None, Any] = {}
+        call = recorder.calls[j]
+        if windows[j] not in masks:
+            key_blocks = None if blocks is None else take(blocks, index, 1)
+            masks[windows[j]] = layer_mask(
+                adapter.attention_kernel,
+                valid,
+                index,
+                index[:, shared:],
+                hidden.dtype,
+                window=windows[j],
+                key_blocks=key_blocks,
+                query_blocks=None if key_blocks is None else key_blocks[:, shared:],
+            )
+        keys, values = compat.cache_layer_kv(cache, j)
+        kv = _SharedPrefixKV(keys[:, :, :shared], values[:, :, :shared], hidden.shape[0] // batch)
+        updates = gathered_kwargs(call, index[:, shared:], length, past=shared)
+        hidden = compat.layer_output(
+            decoder[j](
+                hidden,
+                **layer_call(
+                    decoder[j],
+                    call,
+                    kv,
+                    attention_mask=masks[windows[j]],
+                    use_cache=True,
+                    **updates,
+                ),
+            )
         )
-        hidden = decoder[j](
-            hidden,
-            attention_mask=mask,
-            position_embeddings=(rows_cos, rows_sin),
-            position_ids=rows_pos,
-            past_key_values=kv,
-            use_cache=True,
-        )
+        if injected:
+            rows = torch.arange(hidden.shape[0], device=hidden.device) % batch
+            hidden = injections.add(injected[0], j, hidden, index[:, shared:], rows)
         if keep_kv:  # only decoding needs them; single-token sweeps save the memory
-            text_kv[j] = Prefix(kv.keys, kv.values, valid=capture.keep[ks[0]].valid)
-    last = adapter.final_norm()(hidden[:, -1:])
-    return adapter.lm_head()(last)[:, -1].float(), text_kv
+            text_kv[j] = Prefix(kv.keys, kv.values, valid=valid, positions=index)
+    return adapter.head(hidden[:, -1:])[:, -1].float(), text_kv
 
 
 def _cat(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
     if b is None:
         return a
     return b if a is None else torch.cat([a, b])
-
-
-def _decode(
-    adapter: ModelAdapter,
-    ks: list[int],
-    cache: Any,
-    text_kv: dict[int, Prefix],
-    valid: torch.Tensor,
-    positions: torch.Tensor,
-    first: torch.Tensor,
-    max_new_tokens: int,
-) -> torch.Tensor:
-    """(N, max_new_tokens) greedy tokens for all branch rows, decoded as one batch."""
-    batch = valid.shape[0]
-    n_branches = len(ks) + 1
-    rows = n_branches * batch
-    tokens = [first]
-    stop = torch.tensor(adapter.stop_token_ids(), device=first.device)
-    finished = torch.isin(first, stop)
-    if max_new_tokens <= 1 or bool(finished.all()):
-        return torch.stack(tokens, dim=1)
-    decoder = adapter.decoder_layers()
-    full = [Prefix(keys=layer.keys, values=layer.values, valid=valid) for layer in cache.layers]
-    text = [text_kv.get(j) for j in range(len(decoder))]
-    n_text = [batch * sum(1 for k in ks if k <= j) for j in range(len(decoder))]
-    branch_cache = BranchCache(text, full, n_text, rows, max_new_tokens - 1)
-    step_positions = next_positions(positions, n_branches)
-    configs = list(
-        {id(layer.self_attn.config): layer.self_attn.config for layer in decoder}.values()
-    )
-    with branch_attention(configs):
-        for step in range(max_new_tokens - 1):
-            out = adapter.model(
-                input_ids=tokens[-1][:, None],
-                position_ids=step_positions + step,
-                past_key_values=branch_cache,
-                use_cache=True,
-            )
-            branch_cache.step += 1
-            token = out.logits[:, -1].argmax(-1)
-            tokens.append(token)
-            finished |= torch.isin(token, stop)
-            if bool(finished.all()):
-                break
-    return torch.stack(tokens, dim=1)
 
 
 @torch.no_grad()
@@ -284,20 +271,28 @@ def naive_sweep(
     max_new_tokens: int = 1,
     mode: Mode = "drop",
     keep_ratio: float | None = None,
+    strategy: TokenStrategy | None = None,
+    keys: list[str] | None = None,
 ) -> SweepOutput:
     """The reference: the baseline and each k run on their own (forward, then `generate`)."""
+    strategy = resolve_strategy(strategy, keep_ratio)
     result = SweepOutput()
-    positions = generation_positions(adapter, batch)
-    for k in [*_swept(adapter, layers, keep_ratio), BASE]:
+    positions = adapter.position_ids(batch)
+    policy = adapter.policy
+    contexts = [
+        row[mask.bool()].tolist()
+        for row, mask in zip(batch.input_ids, batch.attention_mask, strict=True)
+    ]
+    for k in [*_swept(adapter, layers, strategy), BASE]:
         level = adapter.num_layers if k == BASE else k
-        with truncate(adapter, level, batch, mode=mode, keep_ratio=keep_ratio):
+        with truncate(adapter, level, batch, mode=mode, strategy=strategy, keys=keys):
             out = adapter.model(**batch.inputs, position_ids=positions, logits_to_keep=1)
+        adapter.reset_state()
         result.first_logits[k] = out.logits[:, -1].float()
         if max_new_tokens <= 1:
-            stop = set(adapter.stop_token_ids())
-            result.answers[k] = [_cut([int(t)], stop) for t in out.logits[:, -1].argmax(-1)]
+            first = policy.choose(out.logits[:, -1], contexts, 0)
+            result.answers[k] = [policy.cut([int(t)]) for t in first]
         else:
-            with truncate(adapter, level, batch, mode=mode, keep_ratio=keep_ratio):
+            with truncate(adapter, level, batch, mode=mode, strategy=strategy, keys=keys):
                 result.answers[k] = adapter.generate_ids(batch, max_new_tokens)
-        reset_rope_state(adapter)
     return result

@@ -1,18 +1,19 @@
-"""Bootstrap 95% intervals for scores and for score differences.
+"""The one bootstrap of cliffscope: percentile intervals over samples, from one resampling.
 
-Percentile bootstrap over samples. `bootstrap_ci` and `paired_bootstrap_delta` draw all
-resamples as one index matrix and reduce along an axis (numpy, no Python loop over
-resamples; the matrix is processed in chunks so 1000 x 100k samples does not need 800 MB).
-The paired version reuses the same indices for both arms, which is what makes a truncation
-sweep's "k vs baseline" interval narrow: per-sample noise shared by both arms cancels.
-Corpus-level metrics (CIDEr) cannot be averaged per sample, so `bootstrap_corpus` calls a
-function on each resampled index set instead (slower; use fewer resamples).
+A resample of n samples is a row of n indices drawn with replacement (`Resamples`, seeded,
+drawn in chunks so 1000 x 100k samples never sit in memory at once). Every interval of a
+result uses the same rows: a sweep's baseline and its per-k deltas (paired: the same rows for
+both arms, so per-sample noise shared by both cancels), an analysis's flow curves, score and
+cliff. Means of wide arrays ([samples x layers x groups]) use the rows' count vectors, one
+matrix product per chunk; any other statistic gathers the rows. Corpus-level metrics (CIDEr)
+cannot be averaged per sample, so `bootstrap_corpus` scores each row's sample set instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,19 +26,60 @@ Statistic = Callable[..., np.ndarray]
 _CHUNK_ELEMENTS = 4_000_000
 
 
-def _resampled_stats(
-    arrays: Sequence[np.ndarray], n_boot: int, seed: int, statistic: Statistic
-) -> list[np.ndarray]:
-    """statistic(array[idx], axis=1) for each array, with the same resampled idx for all."""
-    n = len(arrays[0])
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_ELEMENTS // n)
-    outs: list[list[np.ndarray]] = [[] for _ in arrays]
-    for start in range(0, n_boot, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
-        for out, arr in zip(outs, arrays, strict=True):
-            out.append(np.asarray(statistic(arr[idx], axis=1), dtype=float))
-    return [np.concatenate(o) for o in outs]
+@dataclass(frozen=True)
+class Resamples:
+    """`n_boot` bootstrap resamples of `n` samples, reproducible from `seed`."""
+
+    n: int
+    n_boot: int = 1000
+    seed: int = 0
+
+    def indices(self) -> Iterator[np.ndarray]:
+        """Index matrices [chunk, n], the same on every call (and for any chunk size)."""
+        rng = np.random.default_rng(self.seed)
+        size = max(1, _CHUNK_ELEMENTS // max(self.n, 1))
+        for start in range(0, self.n_boot, size):
+            yield rng.integers(0, self.n, size=(min(size, self.n_boot - start), self.n))
+
+    def counts(self) -> Iterator[np.ndarray]:
+        """The same resamples as count matrices [chunk, n] (how often each sample was drawn)."""
+        for idx in self.indices():
+            rows = idx.shape[0]
+            flat = (idx + self.n * np.arange(rows)[:, None]).ravel()
+            yield np.bincount(flat, minlength=rows * self.n).reshape(rows, self.n).astype(float)
+
+    def means(self, values: np.ndarray) -> np.ndarray:
+        """[n_boot, *values.shape[1:]]: the mean of `values` (axis 0 = samples) per resample."""
+        flat = np.asarray(values, dtype=float).reshape(self.n, -1)
+        out = np.concatenate([counts @ flat for counts in self.counts()]) / self.n
+        return out.reshape(self.n_boot, *np.shape(values)[1:])
+
+    def stats(self, arrays: Sequence[np.ndarray], statistic: Statistic) -> list[np.ndarray]:
+        """statistic(array[rows], axis=1) per resample, for each array on the same rows."""
+        outs: list[list[np.ndarray]] = [[] for _ in arrays]
+        for idx in self.indices():
+            for out, arr in zip(outs, arrays, strict=True):
+                out.append(np.asarray(statistic(arr[idx], axis=1), dtype=float))
+        return [np.concatenate(o) for o in outs]
+
+
+def mean_interval(
+    values: np.ndarray, resamples: Resamples, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, lo, hi) over axis 0 with a (1 - alpha) percentile interval, elementwise.
+
+    One sample gives lo = hi = mean (there is nothing to resample); none gives NaNs.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.shape[0] == 0:
+        nan = np.full(values.shape[1:], np.nan)
+        return nan, nan.copy(), nan.copy()
+    mean = values.mean(axis=0)
+    if values.shape[0] == 1:
+        return mean, mean.copy(), mean.copy()
+    boot = resamples.means(values)
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    return mean, lo, hi
 
 
 def _interval(stats: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -67,7 +109,7 @@ def bootstrap_ci(
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
-    (stats,) = _resampled_stats([x], n_boot, seed, statistic)
+    (stats,) = Resamples(x.size, n_boot, seed).stats([x], statistic)
     return (float(statistic(x)), *_interval(stats, alpha))
 
 
@@ -93,7 +135,7 @@ def paired_bootstrap_delta(
         )
     if xa.size == 0:
         return (math.nan, math.nan, math.nan)
-    sa, sb = _resampled_stats([xa, xb], n_boot, seed, statistic)
+    sa, sb = Resamples(xa.size, n_boot, seed).stats([xa, xb], statistic)
     return (float(statistic(xb) - statistic(xa)), *_interval(sb - sa, alpha))
 
 
@@ -112,9 +154,8 @@ def bootstrap_corpus(
     _check(n_boot, alpha)
     if n == 0:
         return (math.nan, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    stats = np.array([float(fn(row)) for row in idx])
+    rows = Resamples(n, n_boot, seed).indices()
+    stats = np.array([float(fn(row)) for idx in rows for row in idx])
     return (float(fn(np.arange(n))), *_interval(stats, alpha))
 
 

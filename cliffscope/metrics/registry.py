@@ -37,6 +37,11 @@ def _canonical(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
+def is_metric(name: str) -> bool:
+    """Is `name` registered (same spelling rules as `get_metric`)? Imports no metric."""
+    return _canonical(name) in METRICS
+
+
 def _metric_class(name: str) -> type[Metric]:
     key = _canonical(name)
     target = METRICS.get(key)

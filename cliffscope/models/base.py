@@ -9,162 +9,64 @@ building with the processor's chat template, group spans from token ids, greedy 
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-
 from cliffscope.errors import CliffscopeError
+from cliffscope.models.batch import (  # noqa: F401 - re-exported: the seam's data types
+    GROUP_NAMES,
+    ImageGrid,
+    PreparedBatch,
+    TokenGroups,
+    position_runs,
+)
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
+    from cliffscope.models.decoding import DecodingPolicy
     from cliffscope.profiles import Profile
-
-GROUP_NAMES: tuple[str, ...] = ("system", "image", "instruction", "output")
-
-#: What "greedy" means in cliffscope: the argmax of the raw logits at every step. A checkpoint's
-#: generation_config can switch on logits processors (Qwen2-VL-Instruct ships
-#: repetition_penalty=1.05); `generate` fills unset arguments from it, the shared sweep decoder
-#: applies none, and the baseline would stop being the k = L row. Every call sets them neutral.
-GREEDY_GENERATION: dict[str, Any] = {
-    "do_sample": False,
-    "num_beams": 1,
-    "temperature": None,
-    "top_p": None,
-    "top_k": None,
-    "repetition_penalty": 1.0,
-    "encoder_repetition_penalty": 1.0,
-    "no_repeat_ngram_size": 0,
-    "min_new_tokens": 0,
-}
-
-
-@dataclass(frozen=True)
-class TokenGroups:
-    """Where each token group of one row lies in the (left-padded) batch sequence.
-
-    All spans are `range`s of positions in the padded row, so `length` is the same for every
-    row of a batch. `pad` is the left padding (`range(0, n_pad)`); `output` is empty unless
-    answers were teacher-forced.
-    """
-
-    system: range
-    image: range
-    instruction: range
-    output: range
-    pad: range
-    length: int
-
-    def spans(self) -> dict[str, range]:
-        """The four groups by name, in sequence order (`GROUP_NAMES`)."""
-        return {name: getattr(self, name) for name in GROUP_NAMES}
-
-    def counts(self) -> dict[str, int]:
-        """Number of tokens per group (the `n_tokens` of a sample line)."""
-        return {name: len(span) for name, span in self.spans().items()}
-
-    @property
-    def prompt(self) -> range:
-        """All non-pad prompt positions (system + image + instruction)."""
-        return range(self.system.start, self.instruction.stop)
-
-    @property
-    def last_prompt_position(self) -> int:
-        """The position whose logits predict the first answer token."""
-        return self.instruction.stop - 1
-
-    def group_of(self, position: int) -> str:
-        """Group name of a position ("pad" for padding)."""
-        if position in self.pad:
-            return "pad"
-        for name, span in self.spans().items():
-            if position in span:
-                return name
-        raise IndexError(f"position {position} outside a sequence of length {self.length}")
-
-
-@dataclass(frozen=True)
-class ImageGrid:
-    """Image-token positions laid out on a 2-D grid, and the image area they cover.
-
-    `positions` are sequence positions in row-major order (`rows * cols` of them), so
-    `values[positions].reshape(rows, cols)` is the map. `box` is (x0, y0, x1, y1) in the pixels
-    of the ORIGINAL image (before the processor resized it), so a map can be drawn over it.
-    """
-
-    positions: list[int]
-    rows: int
-    cols: int
-    box: tuple[float, float, float, float]
-    label: str
-
-    def __post_init__(self) -> None:
-        if len(self.positions) != self.rows * self.cols:
-            raise ValueError(
-                f"grid {self.label!r}: {len(self.positions)} positions for {self.rows}x{self.cols}"
-            )
-
-    def to_json(self) -> dict[str, Any]:
-        """The `grids` entry of a `maps/<id>.json` file."""
-        return {"label": self.label, "rows": self.rows, "cols": self.cols, "box": list(self.box)}
-
-
-@dataclass
-class PreparedBatch:
-    """Model inputs for a batch plus everything needed to read the outputs back.
-
-    - `inputs`: the dict for `model(**inputs)` (input_ids, attention_mask, pixel_values and the
-      family's extras such as `image_sizes` or `image_grid_thw`), already on `input_device()`.
-    - `groups`: one `TokenGroups` per row.
-    - `prompt_lengths`: non-pad prompt tokens per row (system + image + instruction).
-    - `answer_ids`: the teacher-forced answer token ids per row, or None.
-    - `image_sizes`: (width, height) of each row's ORIGINAL image, like `PIL.Image.size`.
-    - `texts`: the rendered chat-template prompt per row (before image-token expansion).
-    """
-
-    inputs: dict[str, Any]
-    groups: list[TokenGroups]
-    prompt_lengths: list[int]
-    answer_ids: list[list[int]] | None
-    image_sizes: list[tuple[int, int]]
-    texts: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.groups)
-
-    @property
-    def input_ids(self) -> torch.Tensor:
-        return self.inputs["input_ids"]
-
-    @property
-    def attention_mask(self) -> torch.Tensor:
-        return self.inputs["attention_mask"]
-
-    @property
-    def seq_len(self) -> int:
-        return int(self.inputs["input_ids"].shape[1])
 
 
 class ModelAdapter(ABC):
-    """A loaded model + processor that knows its family's layout.
+    """A loaded model + processor that knows its family's layout: the seam every engine uses.
 
-    Subclasses set `family`/`model_types`, implement `image_grids()` and override
-    `model_class()`, `text_model()` or `position_ids()` where their layout differs; everything
-    else works from the Hugging Face conventions the supported families share. Construct
-    through `cliffscope.models.loading.load_adapter(profile)`.
+    Engines ask an adapter, never the model: where the decoder layers, final norm and head
+    are (`decoder_layers`, `head`), which positions hold the image (`build_batch` -> groups),
+    how they lie on the image (`image_grids`), the positions generation uses
+    (`position_ids`), each layer's attention window (`layer_windows`), which decoder layer an
+    attention module belongs to (`layer_index`), which tokens are vision markers
+    (`vision_token_ids`), features a family injects into decoder layers (`injections`), and
+    the decoding policy (`policy`). Subclasses set `family` / `model_types`, implement
+    `image_grids()`, and override what their layout changes. Construct through
+    `cliffscope.models.loading.load_adapter(profile)`.
+
+    On construction the decoder's attention kernel is wrapped by cliffscope's (see
+    `models.kernel`): outputs are unchanged until an engine activates a tap.
     """
 
     family: ClassVar[str] = ""
     #: `config.model_type` values this adapter is made for (empty: any, see GenericAdapter).
     model_types: ClassVar[tuple[str, ...]] = ()
+    #: one line for `profiles check` hints, `models support` and docs/models.md
+    description: ClassVar[str] = ""
+    #: the model's forward soft-caps its final logits with `final_logit_softcapping` (Gemma 2)
+    final_softcapping: ClassVar[bool] = False
 
     def __init__(self, model: Any, processor: Any, profile: Profile) -> None:
+        from cliffscope.models import kernel
+
         self.model = model
         self.processor = processor
         self.profile = profile
         self.model.eval()
+        self._base_attention = kernel.install(self)
+        #: the checkpoint's generation settings as loaded (the model's own copy is neutralised)
+        self.checkpoint_generation_config = copy.deepcopy(model.generation_config)
+        self.policy = self._decoding_policy()
+        self.policy.clean(model.generation_config, self.tokenizer.pad_token_id)
 
     @classmethod
     def model_class(cls) -> Any:
@@ -176,19 +78,17 @@ class ModelAdapter(ABC):
     # --- architecture -------------------------------------------------------------------
 
     def text_model(self) -> torch.nn.Module:
-        """The decoder stack: a module with `.layers`, `.norm` and `.rotary_emb`.
+        """The decoder stack: a module with `.layers` and `.norm`.
 
-        All supported families keep it at `model.model.language_model`; other checkpoints are
-        searched through `get_decoder()`.
+        Most families keep it at `model.model.language_model` (Idefics3 on 4.57: `text_model`);
+        other checkpoints are searched through `get_decoder()`.
         """
         inner = getattr(self.model, "model", None)
-        candidates = [getattr(inner, "language_model", None)]
+        candidates = [getattr(inner, "language_model", None), getattr(inner, "text_model", None)]
         if hasattr(self.model, "get_decoder"):
             candidates.append(self.model.get_decoder())
         for module in candidates:
-            if module is not None and all(
-                hasattr(module, a) for a in ("layers", "norm", "rotary_emb")
-            ):
+            if module is not None and all(hasattr(module, a) for a in ("layers", "norm")):
                 return module
         raise CliffscopeError(
             f"cannot find the decoder stack of {type(self.model).__name__}",
@@ -201,14 +101,54 @@ class ModelAdapter(ABC):
     def final_norm(self) -> torch.nn.Module:
         return self.text_model().norm
 
-    def rotary_emb(self) -> torch.nn.Module:
-        return self.text_model().rotary_emb
-
     def embed_tokens(self) -> torch.nn.Module:
         return self.text_model().embed_tokens
 
     def lm_head(self) -> torch.nn.Module:
         return self.model.lm_head
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits from the last decoder layer's output: final norm, LM head, and the final logit
+        soft-capping of families that have it (Gemma), exactly as the model's own forward."""
+        import torch
+
+        logits = self.lm_head()(self.final_norm()(hidden))
+        cap = getattr(self.text_config, "final_logit_softcapping", None)
+        if cap and self.final_softcapping:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def layer_index(self, attention: torch.nn.Module) -> int | None:
+        """The decoder layer an attention module belongs to (what kernel taps are keyed by)."""
+        index = getattr(attention, "layer_idx", None)
+        return index if isinstance(index, int) else None
+
+    def layer_windows(self) -> list[int | None]:
+        """Per decoder layer, its sliding attention window in positions (None: full attention).
+
+        Read from the text config the way the modeling code reads it: `layer_types` marks
+        sliding layers (Gemma 3, Qwen2 with `use_sliding_window`), else a `sliding_window` set on
+        the config applies to every layer (Mistral).
+        """
+        cfg = self.text_config
+        window = getattr(cfg, "sliding_window", None)
+        types = getattr(cfg, "layer_types", None)
+        n = self.num_layers
+        if types:
+            return [window if t == "sliding_attention" and window else None for t in types[:n]]
+        if window and getattr(cfg, "use_sliding_window", True):
+            return [int(window)] * n
+        return [None] * n
+
+    def attention_blocks(self, batch: PreparedBatch) -> torch.Tensor | None:
+        """(B, S) ids of position blocks that attend to each other both ways besides causally
+        (Gemma 3's images), or None (causal only, most families)."""
+        return None
+
+    def injections(self) -> Any:
+        """Features the family adds into decoder layers at image positions (Qwen3-VL deepstack),
+        as a `models.injection.Injections`, or None (most families)."""
+        return None
 
     @property
     def text_config(self) -> Any:
@@ -246,6 +186,17 @@ class ModelAdapter(ABC):
             raise CliffscopeError(f"{type(cfg).__name__} has no image_token_id")
         return int(token_id)
 
+    def vision_token_ids(self) -> list[int]:
+        """Ids that mark vision content: never valid answer tokens (see `models.decoding`).
+
+        Every `*_token_id` / `*_token_index` of the model config and every `*_token` /
+        `*_token_id` of the processor whose name speaks of images, video or vision; families
+        add their separators.
+        """
+        from cliffscope.models.vision_tokens import vision_token_ids
+
+        return vision_token_ids(self.model.config, self.processor, self.tokenizer)
+
     def text_config_key(self) -> str:
         """Name of the decoder's sub-config (e.g. "text_config"), for dict-form settings."""
         text = self.model.config.get_text_config()
@@ -255,15 +206,29 @@ class ModelAdapter(ABC):
         return ""
 
     def set_text_attention(self, implementation: str) -> None:
-        """Switch only the decoder's attention kernel (e.g. to a registered capture function).
+        """Switch only the decoder's attention kernel (`eager`, `sdpa` ...), keeping
+        cliffscope's wrapper around it; the vision tower keeps its own (dict form of the public
+        `set_attn_implementation`)."""
+        from cliffscope.models import kernel
 
-        Uses the dict form of `set_attn_implementation`, so the vision tower keeps its own.
-        """
-        self.model.set_attn_implementation({self.text_config_key(): implementation})
+        name = implementation
+        if not implementation.startswith(kernel.PREFIX):
+            self._base_attention = implementation
+            name = kernel.kernel_name(implementation)
+        key = self.text_config_key()
+        self.model.set_attn_implementation({key: name} if key else name)
 
     def text_attention(self) -> str:
-        """The decoder's current attention implementation name."""
-        return str(self.text_config._attn_implementation)
+        """The decoder's attention kernel as the profile names it (`sdpa`, `eager` ...)."""
+        base = getattr(self, "_base_attention", None)
+        return base or self.attention_kernel.removeprefix("cliffscope_")
+
+    @property
+    def attention_kernel(self) -> str:
+        """The name the decoder's layers run under (cliffscope's wrapper of the base kernel)."""
+        from cliffscope.models import compat
+
+        return compat.attention_implementation(self.text_config)
 
     @property
     def tokenizer(self) -> Any:
@@ -315,19 +280,36 @@ class ModelAdapter(ABC):
         """Extra keyword arguments for the processor call (families override)."""
         return {}
 
+    def processor_images(self, images: list[Image.Image]) -> list[Any]:
+        """Images as the processor wants them for one image per prompt (flat by default;
+        Gemma 3 and Idefics3 want one list per prompt)."""
+        return list(images)
+
     def extra_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Hook to adjust model inputs after re-padding (families override)."""
         return inputs
 
     def position_ids(self, batch: PreparedBatch) -> torch.Tensor:
-        """Positions the decoder's rotary embedding gets in a plain forward of `batch`.
+        """The prompt's position ids exactly as `generate` makes them, shape (B, S).
 
-        Llama-style decoders use `arange(seq_len)` shared by all rows, padding included (RoPE
-        is relative, so left padding only shifts a row's positions), shape (1, S). Qwen
-        families return M-RoPE positions, shape (3, B, S). `rotary_emb()(x, position_ids)`
-        gives exactly the (cos, sin) every layer receives.
+        Padding-aware (each row counts from its first real token), so a left-padded batch
+        answers like its rows one at a time; a plain `model(**inputs)` would number the padding.
+        M-RoPE families return (4, B, S): the text row, then temporal / height / width.
         """
-        return torch.arange(batch.seq_len, device=batch.input_ids.device).unsqueeze(0)
+        mask = batch.attention_mask.long()
+        return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+    @staticmethod
+    def next_positions(positions: torch.Tensor, repeats: int) -> torch.Tensor:
+        """Position ids of the first generated token, repeated `repeats` times along the batch."""
+        last = positions[..., -1:] + 1
+        return last.repeat(repeats, 1) if last.dim() == 2 else last.repeat(1, repeats, 1)
+
+    def reset_state(self) -> None:
+        """Forget state a model keeps between calls (Qwen-VL caches `rope_deltas`)."""
+        inner = getattr(self.model, "model", None)
+        if inner is not None and hasattr(inner, "rope_deltas"):
+            inner.rope_deltas = None
 
     # --- image layout -------------------------------------------------------------------
 
@@ -335,58 +317,53 @@ class ModelAdapter(ABC):
     def image_grids(self, batch: PreparedBatch, row: int) -> list[ImageGrid]:
         """Grids of the image tokens of one row, with the pixel box each covers."""
 
-    # --- generation ---------------------------------------------------------------------
+    # --- decoding -----------------------------------------------------------------------
 
-    @torch.no_grad()
-    def generate_ids(self, batch: PreparedBatch, max_new_tokens: int) -> list[list[int]]:
-        """Greedy answer token ids per row, without EOS and padding."""
-        out = self.model.generate(
-            **batch.inputs,
-            **GREEDY_GENERATION,
-            max_new_tokens=max_new_tokens,
+    def _decoding_policy(self) -> DecodingPolicy:
+        """The decoding policy of this checkpoint (see `models.decoding`)."""
+        from cliffscope.models.decoding import DecodingPolicy
+
+        return DecodingPolicy.from_checkpoint(
+            self.checkpoint_generation_config,
+            eos_sources=(self.text_config, self.tokenizer),
             pad_token_id=self.tokenizer.pad_token_id,
+            vision_token_ids=self.vision_token_ids(),
+            vocab_size=int(self.lm_head().weight.shape[0]),
         )
-        new = out[:, batch.seq_len :].tolist()
-        stop = set(self.stop_token_ids())
-        answers = []
-        for ids in new:
-            cut = next((i for i, t in enumerate(ids) if t in stop), len(ids))
-            answers.append(ids[:cut])
-        return answers
 
-    def ignored_generation_settings(self) -> dict[str, Any]:
-        """The checkpoint's decoding settings that greedy decoding overrides (for the run log)."""
-        config = self.model.generation_config
-        ignored = {}
-        for key, neutral in GREEDY_GENERATION.items():
-            value = getattr(config, key, None)
-            if key in ("temperature", "top_p", "top_k") and not getattr(config, "do_sample", False):
-                continue  # inert without sampling, whatever the value
-            if (
-                value is not None
-                and value != neutral
-                and not (key == "temperature" and value == 1.0)
-            ):
-                ignored[key] = value
-        return ignored
+    def generate_ids(self, batch: PreparedBatch, max_new_tokens: int) -> list[list[int]]:
+        """Greedy answer token ids per row under the decoding policy, without the stop token."""
+        import torch
+
+        from cliffscope.models import compat
+
+        policy = self.policy
+        config = policy.generation_config(
+            self.model.generation_config, max_new_tokens, self.tokenizer.pad_token_id
+        )
+        cache = compat.new_dynamic_cache()
+        with torch.no_grad():
+            out = self.model.generate(
+                **batch.inputs,
+                generation_config=config,
+                logits_processor=policy.logits_processor(batch.seq_len),
+                **{compat.cache_kwarg(self.model): cache},
+            )
+        self.reset_state()
+        return [policy.cut(ids) for ids in out[:, batch.seq_len :].tolist()]
 
     def generate(self, batch: PreparedBatch, max_new_tokens: int) -> list[str]:
         """Greedy answers, decoded without special tokens and stripped."""
-        ids = self.generate_ids(batch, max_new_tokens)
-        return [self.decode(a) for a in ids]
+        return [self.decode(a) for a in self.generate_ids(batch, max_new_tokens)]
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     def stop_token_ids(self) -> list[int]:
-        """Ids that end an answer: EOS from generation config, text config and tokenizer, + pad."""
-        ids: list[int] = []
-        for source in (self.model.generation_config, self.text_config, self.tokenizer):
-            value = getattr(source, "eos_token_id", None)
-            if isinstance(value, int):
-                ids.append(value)
-            elif isinstance(value, (list, tuple)):
-                ids.extend(int(v) for v in value)
-        if self.tokenizer.pad_token_id is not None:
-            ids.append(int(self.tokenizer.pad_token_id))
-        return ids
+        """Ids that end an answer (the policy's: EOS of generation config, text config and
+        tokenizer)."""
+        return list(self.policy.stop_ids)
+
+    def ignored_generation_settings(self) -> dict[str, Any]:
+        """The checkpoint's decoding settings the policy neutralises (for the run log)."""
+        return dict(self.policy.neutralised)

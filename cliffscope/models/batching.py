@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cliffscope.errors import CliffscopeError
+from cliffscope.models import compat
 from cliffscope.models.base import PreparedBatch, TokenGroups
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ def build_batch(
     if tokenizer.bos_token and texts[0].startswith(tokenizer.bos_token):
         kwargs["add_special_tokens"] = False
     kwargs.update(adapter.processor_kwargs())
-    enc = dict(adapter.processor(images=images, text=texts, **kwargs))
+    encoded = adapter.processor(images=adapter.processor_images(images), text=texts, **kwargs)
+    enc = compat.model_inputs(adapter.model, dict(encoded))
 
     ids, mask = enc["input_ids"], enc["attention_mask"]
     rows = [ids[r][mask[r].bool()].tolist() for r in range(len(prompts))]
@@ -89,10 +91,11 @@ def build_batch(
 
 
 def token_groups(row: list[int], prompt_len: int, length: int, image_token_id: int) -> TokenGroups:
-    """Group spans of one unpadded row (prompt then answer) placed at the right of `length`.
+    """Groups of one unpadded row (prompt then answer) placed at the right of `length`.
 
-    image = first..last position whose id is the image token (must be one contiguous run);
-    system = everything before it, instruction = the rest of the prompt, output = the answer.
+    image = every prompt position whose id is the image token; system = everything before the
+    first of them; instruction = every other prompt position after it (separators inside an
+    image run, end-of-image markers, the question, the assistant prefix); output = the answer.
     """
     offset = length - len(row)
     hits = [i for i, t in enumerate(row[:prompt_len]) if t == image_token_id]
@@ -101,16 +104,12 @@ def token_groups(row: list[int], prompt_len: int, length: int, image_token_id: i
             "the prompt holds no image token after processing",
             hint="check that the processor's chat template renders the image placeholder",
         )
-    first, last = hits[0], hits[-1]
-    if last - first + 1 != len(hits):
-        raise CliffscopeError(
-            "image tokens are not one contiguous run (several images per prompt?)",
-            hint="cliffscope analyses one image per sample",
-        )
+    image = set(hits)
+    first = hits[0]
     return TokenGroups(
         system=range(offset, offset + first),
-        image=range(offset + first, offset + last + 1),
-        instruction=range(offset + last + 1, offset + prompt_len),
+        image=tuple(offset + i for i in hits),
+        instruction=tuple(offset + i for i in range(first, prompt_len) if i not in image),
         output=range(offset + prompt_len, length),
         pad=range(0, offset),
         length=length,

@@ -19,6 +19,7 @@ class GenericAdapter(ModelAdapter):
 
     family = "generic"
     model_types: tuple[str, ...] = ()
+    description = "any image-text-to-text model whose config has an image token id"
 
     @classmethod
     def model_class(cls) -> Any:

@@ -17,6 +17,7 @@ class LlavaAdapter(ModelAdapter):
 
     family = "llava"
     model_types = ("llava",)
+    description = "LLaVA-1.5 (CLIP; one square grid, 576 tokens at 336 px)"
 
     @classmethod
     def model_class(cls) -> Any:

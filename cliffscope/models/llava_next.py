@@ -26,6 +26,7 @@ from cliffscope.models.geometry import full_box
 class LlavaNextAdapter(ModelAdapter):
     family = "llava-next"
     model_types = ("llava_next",)
+    description = "LLaVA-NeXT / 1.6 (CLIP; base view + anyres tiles + newlines)"
 
     @classmethod
     def model_class(cls) -> Any:
@@ -58,12 +59,12 @@ class LlavaNextAdapter(ModelAdapter):
         extra = len(span) - side * side - rows * (cols + 1)
         if extra < 0 or extra > 1:
             raise CliffscopeError(
-                f"LLaVA-NeXT image run of {len(span)} tokens does not match base {side}x{side} "
+                f"{self.family} image run of {len(span)} tokens does not match base {side}x{side} "
                 f"+ anyres {rows}x({cols}+1)",
                 hint="vision_feature_select_strategy or image_grid_pinpoints differ between "
                 "the processor and the model config",
             )
-        return span.start, extra, side, rows, cols
+        return span[0], extra, side, rows, cols
 
     def image_grids(self, batch: PreparedBatch, row: int) -> list[ImageGrid]:
         start, extra, side, rows, cols = self._layout(batch, row)

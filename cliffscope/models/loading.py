@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cliffscope.errors import CliffscopeError, Location
-from cliffscope.models.registry import MODEL_TYPES, get_adapter_class
+from cliffscope.models.registry import GENERIC, get_adapter_class, list_families, model_types
 
 if TYPE_CHECKING:
     from cliffscope.models.base import ModelAdapter
@@ -76,13 +76,13 @@ def torch_dtype(name: str) -> Any:
 
 
 def attn_implementation(profile: Profile, config: Any) -> dict[str, str]:
-    """Dict form: the profile's kernel for the decoder, the vision tower keeps its own (sdpa).
+    """Dict form: the decoder gets `attn_implementation`, every other sub-model (the vision
+    tower, a projector with attention) gets `Profile.vision_attention`.
 
-    Keeping the tower on sdpa means a capture kernel registered for the decoder later (or
-    `eager` chosen for it) never slows down or breaks the vision encoder.
+    The decoder runs cliffscope's wrapper around its kernel (`models.kernel`); the tower never
+    does.
     """
-    text = profile.attn_implementation
-    vision = text if text == "flash_attention_2" else "sdpa"
+    text, vision = profile.attn_implementation, profile.vision_attention
     out = {"": text}
     for key in getattr(config, "sub_configs", {}):
         sub = getattr(config, key, None)
@@ -94,19 +94,20 @@ def attn_implementation(profile: Profile, config: Any) -> dict[str, str]:
 
 def detect_family(config: Any) -> str:
     """Family for a config: known model_type, else "generic" if it has an image token."""
-    family = MODEL_TYPES.get(getattr(config, "model_type", ""))
+    family = model_types().get(getattr(config, "model_type", ""))
     if family:
         return family
     if (
         getattr(config, "image_token_id", None) is not None
         or getattr(config, "image_token_index", None) is not None
     ):
-        return "generic"
+        return GENERIC
+    known = ", ".join(f for f in list_families() if f != GENERIC)
     raise CliffscopeError(
         f"no adapter for model type {getattr(config, 'model_type', '?')!r}",
         where=Location(key="family"),
-        hint="supported: llava, llava-next, qwen2-vl, qwen2.5-vl, or any image-text-to-text "
-        "model whose config has image_token_id",
+        hint=f"supported: {known}, or any image-text-to-text model whose config has "
+        'image_token_id (family = "generic")',
     )
 
 
@@ -151,7 +152,7 @@ def load_adapter(profile: Profile) -> ModelAdapter:
         raise CliffscopeError(
             f"profile says family {profile.family!r} but the checkpoint is {config.model_type!r}",
             where=Location(key="family"),
-            hint=f'set family = "{detected if detected != "generic" else "auto"}"',
+            hint=f'set family = "{detected if detected != GENERIC else "auto"}"',
         )
     kwargs = _common_kwargs(profile)
     model_kwargs: dict[str, Any] = {

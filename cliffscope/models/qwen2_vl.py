@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from cliffscope.errors import CliffscopeError
+from cliffscope.models import compat
 from cliffscope.models.base import ImageGrid, ModelAdapter, PreparedBatch
 from cliffscope.models.geometry import full_box
 
@@ -20,6 +19,7 @@ from cliffscope.models.geometry import full_box
 class Qwen2VLAdapter(ModelAdapter):
     family = "qwen2-vl"
     model_types = ("qwen2_vl",)
+    description = "Qwen2-VL (dynamic resolution, 2x2 merge, M-RoPE)"
 
     @classmethod
     def model_class(cls) -> Any:
@@ -31,16 +31,14 @@ class Qwen2VLAdapter(ModelAdapter):
     def merge_size(self) -> int:
         return int(self.model.config.vision_config.spatial_merge_size)
 
-    def position_ids(self, batch: PreparedBatch) -> torch.Tensor:
-        """M-RoPE positions (3, B, S) from `get_rope_index`, as the model computes them."""
-        inputs = batch.inputs
-        position_ids, _ = self.model.model.get_rope_index(
-            inputs["input_ids"],
-            mm_token_type_ids=inputs["mm_token_type_ids"],
-            image_grid_thw=inputs["image_grid_thw"],
-            attention_mask=inputs["attention_mask"],
-        )
-        return position_ids
+    def position_ids(self, batch: PreparedBatch) -> Any:
+        """(4, B, S) as generate makes them: the padding-aware text row, then the M-RoPE rows
+        (temporal, height, width) from the model's `get_rope_index`."""
+        import torch
+
+        text = super().position_ids(batch)
+        rope, _ = compat.rope_index(self.model, batch.inputs)
+        return torch.cat([text[None], rope.to(text.device)], dim=0)
 
     def image_grids(self, batch: PreparedBatch, row: int) -> list[ImageGrid]:
         # One image per row, so row r's image is image r of `image_grid_thw`.
@@ -68,6 +66,7 @@ class Qwen2VLAdapter(ModelAdapter):
 class Qwen2_5_VLAdapter(Qwen2VLAdapter):
     family = "qwen2.5-vl"
     model_types = ("qwen2_5_vl",)
+    description = "Qwen2.5-VL (as Qwen2-VL, windowed vision attention)"
 
     @classmethod
     def model_class(cls) -> Any:

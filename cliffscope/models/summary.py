@@ -41,12 +41,13 @@ class ModelSummary:
     dtype: str
     device: str
     attn_implementation: str
+    vision_attn_implementation: str | None  # None: no separate vision config
     parameters: int
     weights_bytes: int
     kv_bytes_per_1k_tokens: int
     image_size: tuple[int, int]
     image_tokens: int
-    groups: dict[str, list[int]]  # name -> [start, stop)
+    groups: dict[str, list[list[int]]]  # name -> [[start, stop), ...] runs of positions
     grids: list[dict[str, Any]]
     strip: list[TokenPiece] = field(default_factory=list)
     prompt: str = ""
@@ -54,6 +55,18 @@ class ModelSummary:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def vision_attention(config: Any) -> str | None:
+    """The kernel the loaded vision tower runs: its sub-config's, the first that is not text."""
+    from cliffscope.models import compat
+
+    text = config.get_text_config()
+    for key in getattr(config, "sub_configs", {}):
+        sub = getattr(config, key, None)
+        if sub is not None and sub is not text:
+            return compat.attention_implementation(sub)
+    return None
 
 
 def token_strip(adapter: ModelAdapter, ids: list[int], groups: Any) -> list[TokenPiece]:
@@ -109,7 +122,10 @@ def summarize(
         answer = adapter.decode(ids)
         if ids:
             batch = adapter.build_batch([image], [prompt], answers=[ids])
+    from cliffscope.models.base import position_runs
+
     g = batch.groups[0]
+    spans = g.spans().items()
     params, weight_bytes, kv = memory(adapter)
     return ModelSummary(
         family=adapter.family,
@@ -124,12 +140,13 @@ def summarize(
         dtype=str(adapter.dtype).removeprefix("torch."),
         device=str(adapter.device),
         attn_implementation=adapter.text_attention(),
+        vision_attn_implementation=vision_attention(adapter.model.config),
         parameters=params,
         weights_bytes=weight_bytes,
         kv_bytes_per_1k_tokens=kv,
         image_size=tuple(image.size),
         image_tokens=len(g.image),
-        groups={name: [span.start, span.stop] for name, span in g.spans().items()},
+        groups={name: [[r.start, r.stop] for r in position_runs(span)] for name, span in spans},
         grids=[grid.to_json() for grid in adapter.image_grids(batch, 0)],
         strip=token_strip(adapter, batch.input_ids[0].tolist(), g),
         prompt=prompt,

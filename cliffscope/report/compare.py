@@ -2,6 +2,8 @@
 
 Models of different depth (a 32-layer LLaVA-1.5, a 28-layer Qwen2-VL, a 4-layer demo) share
 one x axis this way, so "the cliff sits at 40% of the depth" can be read straight off the plot.
+Every run kind with a depth curve (`RunKind.curve`) gets a panel, every kind with a cliff
+estimate a column.
 """
 
 from __future__ import annotations
@@ -9,105 +11,101 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cliffscope.kinds.base import RunKind
+from cliffscope.kinds.registry import cliff_methods, kinds
 from cliffscope.report import tables
-from cliffscope.report.markdown import (
+from cliffscope.report.markdown import fenced, md_escape, md_image, md_link, md_table
+from cliffscope.report.rundata import RunData
+from cliffscope.vocab import (
     DEPTH_DECIMALS,
     MISSING,
     SCORE_DECIMALS,
-    fenced,
     fmt,
     fmt_int,
     fmt_with_interval,
-    md_escape,
-    md_image,
-    md_link,
-    md_table,
+    interval_label,
 )
-from cliffscope.report.rundata import RunData
 
 COMPARE_SIZE = (12.0, 5.0)
-GROUP = "image"
 
 Curve = tuple[str, list[float], list[float]]
 
 
-def flow_curve(run: RunData, group: str = GROUP) -> tuple[list[float], list[float]] | None:
-    """(depth, mean mass of `group`) of an analysis run, missing layers skipped."""
-    if run.kind != "analysis" or not run.result:
-        return None
-    n = tables.flow_layers(run.res)
-    means = tables.flow_series(run.res, "mass", group)["mean"]
-    pts = [(layer / n, v) for layer, v in enumerate(means) if v is not None]
-    return ([p[0] for p in pts], [p[1] for p in pts]) if pts else None
-
-
-def sweep_curve(run: RunData) -> tuple[list[float], list[float]] | None:
-    """(k / L, score - baseline) of a sweep run: 0 means "as good as untouched"."""
-    if run.kind != "sweep" or not run.num_layers:
-        return None
-    base = (tables.baseline(run.res) or {}).get("score")
-    pts = []
-    for r in tables.sweep_rows(run.res):
-        change = r["score"] - base if base is not None and r["score"] is not None else r["delta"]
-        if r["depth"] is not None and change is not None:
-            pts.append((r["depth"], change))
-    return ([p[0] for p in pts], [p[1] for p in pts]) if pts else None
-
-
-def curves(runs: list[RunData], kind: str, group: str = GROUP) -> list[Curve]:
-    """(label, xs, ys) of every run that has a curve of `kind` ("flow" or "sweep")."""
+def curves(runs: list[RunData], kind: RunKind) -> list[Curve]:
+    """(label, xs, ys) of every run of `kind` that has a depth curve yet."""
     out = []
     for run in runs:
-        curve = flow_curve(run, group) if kind == "flow" else sweep_curve(run)
+        curve = kind.depth_curve(run) if run.kind == kind.name else None
         if curve:
             out.append((run.label, *curve))
     return out
 
 
-def compare_figure(runs: list[RunData], path: Path, group: str = GROUP) -> Path:
-    """Left: `group` attention mass against depth; right: score change against k / L.
-    Each run's own cliff is a dotted vertical line in its colour."""
+def curve_kinds() -> list[RunKind]:
+    return [k for k in kinds() if k.curve is not None]
+
+
+def compare_figure(runs: list[RunData], path: Path) -> Path:
+    """One panel per kind with a depth curve (analysis: image attention mass against depth;
+    sweep: score change against k / L). Each run's own cliff is a dotted vertical line in
+    its colour, its reference level (even spread) a dashed one."""
     from cliffscope.report.figures import new_figure, save
 
+    panels = curve_kinds()
     fig = new_figure(COMPARE_SIZE)
-    left, right = fig.subplots(1, 2)
-    for ax, kind in ((left, "flow"), (right, "sweep")):
+    axes = fig.subplots(1, max(len(panels), 1), squeeze=False)[0]
+    for ax, kind in zip(axes, panels, strict=False):
         drawn = 0
         for index, run in enumerate(runs):
-            curve = flow_curve(run, group) if kind == "flow" else sweep_curve(run)
+            curve = kind.depth_curve(run) if run.kind == kind.name else None
             if not curve:
                 continue
             drawn += 1
             colour = f"C{index % 10}"
             ax.plot(*curve, marker="o", markersize=3, color=colour, label=run.label)
-            row = (tables.flow_cliff if kind == "flow" else tables.sweep_cliff)(run)
-            if row and row["depth"] is not None:
-                ax.axvline(row["depth"], color=colour, linestyle=":", linewidth=1.2)
-            spread = tables.even_spread(run.res).get(group) if kind == "flow" else None
-            if spread is not None:
-                ax.axhline(spread, color=colour, linestyle="--", linewidth=0.8, alpha=0.6)
+            own = (kind.cliff(run.res) or {}).get("layer")
+            at = tables.depth(own, run.num_layers)
+            if at is not None:
+                ax.axvline(at, color=colour, linestyle=":", linewidth=1.2)
+            reference = kind.depth_reference(run)
+            if reference is not None:
+                ax.axhline(reference, color=colour, linestyle="--", linewidth=0.8, alpha=0.6)
         if drawn:
             ax.legend(fontsize=7, loc="best")
         else:
-            ax.text(0.5, 0.5, f"no {kind} runs", transform=ax.transAxes, ha="center")
+            ax.text(0.5, 0.5, f"no {kind.name} runs", transform=ax.transAxes, ha="center")
+        if kind.curve.zero_line:
+            ax.axhline(0.0, color="gray", linewidth=0.8)
         ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
         ax.set_xlabel("normalised depth (layer / number of layers)")
-    left.set_ylabel(f"{group} attention mass (dashed: even spread)")
-    left.set_title(f"attention flow to {group} tokens (dotted: cliff)", fontsize=10)
-    right.axhline(0.0, color="gray", linewidth=0.8)
-    right.set_ylabel("score − baseline")
-    right.set_title("truncation sweep: image removed from depth k / L on", fontsize=10)
+        ax.set_ylabel(kind.curve.ylabel)
+        ax.set_title(kind.curve.figure_title, fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 
 
-def compare_cells(rows: list[dict[str, Any]]) -> list[list[str]]:
-    def cliff(layer: Any, dep: Any, verdict: Any) -> str:
-        if layer is None:
-            return md_escape(verdict) if verdict else MISSING
-        return f"{fmt_int(layer)} ({fmt(dep, DEPTH_DECIMALS)})"
+def _cliff_cell(layer: Any, dep: Any, verdict: Any) -> str:
+    if layer is None:
+        return md_escape(verdict) if verdict else MISSING
+    return f"{fmt_int(layer)} ({fmt(dep, DEPTH_DECIMALS)})"
 
+
+def compare_headers() -> list[str]:
+    return [
+        "run",
+        "kind",
+        "model",
+        "task",
+        "layers",
+        "samples",
+        "metric",
+        f"score [{interval_label()} interval]",
+        *(f"{m.short} (depth)" for _, m in cliff_methods()),
+    ]
+
+
+def compare_cells(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
             md_escape(r["run"]),
@@ -118,30 +116,18 @@ def compare_cells(rows: list[dict[str, Any]]) -> list[list[str]]:
             fmt_int(r["n_samples"]),
             md_escape(r["metric"] or MISSING),
             fmt_with_interval(r["score"], r["score_lo"], r["score_hi"], SCORE_DECIMALS),
-            cliff(r["flow_cliff"], r["flow_cliff_depth"], r["flow_verdict"]),
-            cliff(r["sweep_cliff"], r["sweep_cliff_depth"], r["sweep_verdict"]),
+            *(
+                _cliff_cell(r[f"{m.key}_cliff"], r[f"{m.key}_cliff_depth"], r[f"{m.key}_verdict"])
+                for _, m in cliff_methods()
+            ),
         ]
         for r in rows
     ]
 
 
-COMPARE_HEADERS = [
-    "run",
-    "kind",
-    "model",
-    "task",
-    "layers",
-    "samples",
-    "metric",
-    "score [95% interval]",
-    "flow cliff (depth)",
-    "sweep cliff (depth)",
-]
-
-
 def render_compare(
     runs: list[RunData],
-    partners: dict[str, RunData | None],
+    partners: dict[str, dict[str, RunData]],
     summaries: dict[str, str],
     figure: str | None,
     textplots: list[str],
@@ -154,7 +140,7 @@ def render_compare(
         "Scores are the task score (analysis) or the untruncated baseline (sweep). A run's "
         "missing cliff is taken from the run of the other kind of the same model and task in "
         "this report. Depth is layer / number of layers.",
-        md_table(COMPARE_HEADERS, compare_cells(rows), right=(4, 5)),
+        md_table(compare_headers(), compare_cells(rows), right=(4, 5)),
     ]
     if figure:
         parts.append(md_image("runs on normalised depth", figure))

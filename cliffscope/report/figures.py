@@ -16,17 +16,17 @@ import numpy as np
 
 from cliffscope.report import tables
 from cliffscope.store.atomic import atomic_write_bytes
+from cliffscope.vocab import group_colour, interval_label, matplotlib_colour, result_alpha
 
 DPI = 100
 FLOW_SIZE = (10.0, 6.0)
 SWEEP_SIZE = (9.0, 6.0)
 MAP_PANEL = 1.8  # inches per map panel (square)
-GROUP_COLOURS = {
-    "system": "tab:green",
-    "image": "tab:red",
-    "instruction": "tab:blue",
-    "output": "tab:purple",
-}
+BASELINE = "gray"
+OWN_CLIFF = "black"
+
+#: another kind's cliff estimate to mark: (layer, name, vocabulary colour)
+Other = tuple[int, str, str]
 
 
 def pixel_size(size: tuple[float, float]) -> tuple[int, int]:
@@ -65,11 +65,16 @@ def _mark_cliff(ax: Any, layer: Any, colour: str, label: str, style: str = "--")
         ax.axvline(layer, color=colour, linestyle=style, linewidth=1.4, label=label)
 
 
+def _mark_others(ax: Any, others: Sequence[Other]) -> None:
+    for layer, name, colour in others:
+        _mark_cliff(ax, layer, matplotlib_colour(colour), name, ":")
+
+
 def flow_figure(
-    result: dict[str, Any], path: Path, sweep_cliff: int | None = None, measure: str = "mass"
+    result: dict[str, Any], path: Path, others: Sequence[Other] = (), measure: str = "mass"
 ) -> Path:
-    """One panel per token group: mean flow with its 95% band, the even-spread level, and
-    the cliff (flow estimate solid band + line; sweep estimate dotted when known)."""
+    """One panel per token group: mean flow with its interval band, the even-spread level,
+    and the cliff (its bootstrap band and line; the other kinds' estimates dotted)."""
     names = tables.groups(result) or list(tables.DEFAULT_GROUPS)
     fig = new_figure(FLOW_SIZE)
     cols = 2 if len(names) > 1 else 1
@@ -82,20 +87,21 @@ def flow_figure(
             ax.set_visible(False)
             continue
         group = names[index]
-        colour = GROUP_COLOURS.get(group, "tab:gray")
+        colour = group_colour(group, "matplotlib")
         series = tables.flow_series(result, measure, group)
         x, mean = _xs(series["mean"])
         _, lo = _xs(series["lo"])
         _, hi = _xs(series["hi"])
-        ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0, label="95% interval")
+        level = interval_label(result_alpha(result))
+        ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0, label=f"{level} interval")
         ax.plot(x, mean, color=colour, marker="o", markersize=3, label=f"{group} {measure}")
         if spread.get(group) is not None and measure == "mass":
             ax.axhline(spread[group], color="gray", linestyle=":", label="even spread")
         lo_c, hi_c = cliff.get("lo"), cliff.get("hi")
         if isinstance(lo_c, int) and isinstance(hi_c, int) and hi_c > lo_c:
             ax.axvspan(lo_c, hi_c, color="black", alpha=0.06)
-        _mark_cliff(ax, cliff.get("layer"), "black", "flow cliff")
-        _mark_cliff(ax, sweep_cliff, "tab:orange", "sweep cliff (k)", ":")
+        _mark_cliff(ax, cliff.get("layer"), OWN_CLIFF, "flow cliff")
+        _mark_others(ax, others)
         ax.set_title(group, fontsize=10)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
@@ -114,8 +120,9 @@ def flow_figure(
     return save(fig, path)
 
 
-def sweep_figure(result: dict[str, Any], path: Path, flow_cliff: int | None = None) -> Path:
-    """Score against k with the baseline band and both cliff markers; below, compute saved."""
+def sweep_figure(result: dict[str, Any], path: Path, others: Sequence[Other] = ()) -> Path:
+    """Score against k with the baseline band, the sweep's cliff and the other kinds'
+    estimates; below, compute saved."""
     rows = tables.sweep_rows(result)
     base = tables.baseline(result) or {}
     fig = new_figure(SWEEP_SIZE)
@@ -123,17 +130,17 @@ def sweep_figure(result: dict[str, Any], path: Path, flow_cliff: int | None = No
     k = np.array([r["k"] for r in rows], dtype=float)
     score = np.array([np.nan if r["score"] is None else r["score"] for r in rows], dtype=float)
     if base.get("score") is not None:
-        top.axhline(base["score"], color="tab:green", label="baseline (no truncation)")
+        top.axhline(base["score"], color=BASELINE, label="baseline (no truncation)")
         if base.get("lo") is not None and base.get("hi") is not None:
-            top.axhspan(base["lo"], base["hi"], color="tab:green", alpha=0.15)
+            top.axhspan(base["lo"], base["hi"], color=BASELINE, alpha=0.15)
         lo = [base["score"] + r["lo"] if r["lo"] is not None else np.nan for r in rows]
         hi = [base["score"] + r["hi"] if r["hi"] is not None else np.nan for r in rows]
         if rows:
             top.fill_between(k, lo, hi, color="tab:blue", alpha=0.15, linewidth=0)
     top.plot(k, score, color="tab:blue", marker="o", markersize=4, label="truncated at k")
     cliff = result.get("cliff") if isinstance(result.get("cliff"), dict) else {}
-    _mark_cliff(top, cliff.get("layer"), "tab:orange", "sweep cliff")
-    _mark_cliff(top, flow_cliff, "black", "flow cliff", ":")
+    _mark_cliff(top, cliff.get("layer"), OWN_CLIFF, "sweep cliff")
+    _mark_others(top, others)
     top.set_ylabel(str(result.get("metric", "score")))
     top.grid(alpha=0.3)
     top.legend(fontsize=8, loc="lower right")

@@ -80,35 +80,39 @@ class RunData:
         )
 
 
-def find_partner(run: RunData, candidates: list[RunData]) -> RunData | None:
-    """The run of the other kind (analysis <-> sweep) of the same experiment, newest first,
-    preferring one on the same sample subset; its cliff is the second estimate."""
-    want = {"analysis": "sweep", "sweep": "analysis"}.get(run.kind)
-    matches = [
-        c
-        for c in candidates
-        if c.kind == want and c.id != run.id and c.result and run.same_experiment(c)
-    ]
-    if not matches:
-        return None
+def find_partners(run: RunData, candidates: list[RunData]) -> dict[str, RunData]:
+    """Per partner kind (`kinds.registry.partners_of`), the newest run of that kind of the same
+    experiment among `candidates`, preferring one on the same sample subset: their cliffs are
+    the estimates beside this run's."""
+    from cliffscope.kinds.registry import kind_of, partners_of
+
+    if kind_of(run.kind) is None:
+        return {}
     subset = run.spec.get("subset", {}).get("hash")
-    matches.sort(key=lambda c: (c.spec.get("subset", {}).get("hash") == subset, c.id))
-    return matches[-1]
+    found = {}
+    for want in partners_of(run.kind):
+        matches = [
+            c
+            for c in candidates
+            if c.kind == want and c.id != run.id and c.result and run.same_experiment(c)
+        ]
+        if matches:
+            matches.sort(key=lambda c: (c.spec.get("subset", {}).get("hash") == subset, c.id))
+            found[want] = matches[-1]
+    return found
 
 
-def store_partner(run: RunData) -> RunData | None:
-    """Look in the run's own store for a partner (single-run export of a run in a store)."""
+def store_partners(run: RunData, kinds: list[str]) -> dict[str, RunData]:
+    """Look in the run's own store for partners of `kinds` (a single-run export of a run
+    that lives in a store)."""
     from cliffscope.store import RunStore
 
-    root = run.path.parent
-    if not (run.path / "run.toml").exists():
-        return None
-    want = {"analysis": "sweep", "sweep": "analysis"}.get(run.kind)
-    if want is None:
-        return None
+    if not kinds or not (run.path / "run.toml").exists():
+        return {}
     others = []
-    for other in RunStore(root).list(kind=want):
-        data = RunData(other.id, other.path, other.spec, "?", None)
-        if other.id != run.id and run.same_experiment(data):
-            others.append(RunData.load(other, samples=False))
-    return find_partner(run, others)
+    for want in kinds:
+        for other in RunStore(run.path.parent).list(kind=want):
+            data = RunData(other.id, other.path, other.spec, "?", None)
+            if other.id != run.id and run.same_experiment(data):
+                others.append(RunData.load(other, samples=False))
+    return find_partners(run, others)

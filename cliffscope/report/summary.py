@@ -1,53 +1,36 @@
 """The Markdown summary of one run, composed from `tables` rows. Pure text, no I/O.
 
-Figure and data links arrive as paths relative to the summary file, so the folder renders on a
+The generic sections (what was run, the score, every cliff estimate of the run's family, a few
+examples) are written here; the run's kind adds its own (`RunKind.report_sections`). Figure
+and data links arrive as paths relative to the summary file, so the folder renders on a
 code-hosting site as it is. Anything that came from a dataset or a user is escaped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from cliffscope.kinds.registry import kind_of
 from cliffscope.report import tables
-from cliffscope.report.markdown import (
+from cliffscope.report.assets import Assets
+from cliffscope.report.markdown import md_cell, md_escape, md_link, md_table
+from cliffscope.report.rundata import RunData
+from cliffscope.vocab import (
     DEPTH_DECIMALS,
-    LATENCY_DECIMALS,
-    MASS_DECIMALS,
     MISSING,
     SCORE_DECIMALS,
-    fenced,
-    finite,
     fmt,
     fmt_duration,
     fmt_int,
-    fmt_interval,
-    fmt_pct,
-    fmt_sci,
-    fmt_signed,
     fmt_with_interval,
-    md_escape,
-    md_image,
-    md_link,
-    md_table,
+    interval_label,
+    result_alpha,
 )
-from cliffscope.report.rundata import RunData
 
 EXAMPLES = 8
-TEXT_LIMIT = 80
+_e = md_cell
 
-
-@dataclass
-class Assets:
-    """What the exporter made for one run, as links relative to its summary.md."""
-
-    figures: dict[str, str] = field(default_factory=dict)  # "flow", "sweep", "maps:<id>"
-    textplots: dict[str, str] = field(default_factory=dict)  # "flow", "sweep"
-    data: list[str] = field(default_factory=list)
-
-
-def _e(value: Any) -> str:
-    return MISSING if value is None or value == "" else md_escape(value, TEXT_LIMIT)
+__all__ = ["Assets", "render_summary"]
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -107,8 +90,7 @@ def facts_section(run: RunData) -> str:
     return "## What was run\n\n" + md_table(["field", "value"], cells)
 
 
-def cliff_section(run: RunData, partner: RunData | None) -> str:
-    rows = tables.cliff_rows(run, partner)
+def cliff_section(run: RunData, rows: list[dict[str, Any]]) -> str:
     cells = [
         [
             r["estimate"],
@@ -122,187 +104,36 @@ def cliff_section(run: RunData, partner: RunData | None) -> str:
         for r in rows
     ]
     have = {r["estimate"] for r in rows}
-    for estimate in ("attention flow", "truncation sweep"):
-        if estimate not in have:
-            cells.append([estimate, MISSING, MISSING, MISSING, "no run in this report", "", ""])
+    methods = [m for _, m in tables.family_methods(run)]
+    for method in methods:
+        if method.label not in have:
+            cells.append([method.label, MISSING, MISSING, MISSING, "no run in this report", "", ""])
     text = "## Cliff\n\n" + md_table(
         ["estimate", "layer", "depth", "interval", "verdict", "reason", "run"], cells, right=(1, 2)
     )
-    return (
-        text
-        + "\n\nDepth is layer / number of layers. The sweep cliff is the smallest k whose "
-        + ("score stays within tolerance of the untruncated baseline.")
-    )
+    notes = ["Depth is layer / number of layers."] + [m.definition for m in methods if m.definition]
+    return text + "\n\n" + " ".join(notes)
 
 
 def score_line(result: dict[str, Any]) -> str:
     value = tables.score(result)
     if not value or value["value"] is None:
         return "Score: not available yet."
-    what = "baseline (untruncated) " if result.get("kind") == "sweep" else ""
+    kind = kind_of(result.get("kind"))
+    what = kind.score_label if kind else ""
     metric = md_escape(result.get("metric") or "score")
     interval = fmt_with_interval(value["value"], value["lo"], value["hi"], SCORE_DECIMALS)
     n = result.get("n_samples", "?")
-    return f"Score: {what}{metric} {interval} (95% interval) over {n} samples."
-
-
-def flow_section(run: RunData, partner: RunData | None, assets: Assets) -> str:
-    result = run.res
-    parts = [
-        f"## Attention flow (query {md_escape(result.get('query', '?'))}, heads "
-        f"{md_escape(result.get('heads', '?'))})"
-    ]
-    if "flow" in assets.figures:
-        parts.append(md_image("attention flow per group", assets.figures["flow"]))
-    if "flow" in assets.textplots:
-        parts.append(fenced(assets.textplots["flow"]))
-    names = tables.groups(result)
-    n = tables.flow_layers(result)
-    if not names or not n:
-        parts.append("No flow measured yet.")
-        return "\n\n".join(parts)
-    flow_c = (tables.flow_cliff(run, partner) or {}).get("layer")
-    sweep_c = (tables.sweep_cliff(run, partner) or {}).get("layer")
-    series = {g: tables.flow_series(result, "mass", g) for g in names}
-    cells = []
-    for layer in range(n):
-        notes = [m for m, c in (("flow cliff", flow_c), ("sweep cliff (k)", sweep_c)) if c == layer]
-        cells.append(
-            [str(layer), fmt(tables.depth(layer, n), DEPTH_DECIMALS)]
-            + [
-                fmt_with_interval(s["mean"][layer], s["lo"][layer], s["hi"][layer], MASS_DECIMALS)
-                for s in series.values()
-            ]
-            + [", ".join(notes)]
-        )
-    headers = ["layer", "depth"] + [md_escape(g) for g in names] + ["cliff"]
-    parts.append(
-        "Attention mass (share of the query's attention) per layer and token group, mean "
-        "[95% interval]:\n\n" + md_table(headers, cells, right=(0, 1))
-    )
-    spread = tables.even_spread(result)
-    if spread:
-        parts.append(
-            "Even spread (each group's share of key positions, the level of attention that "
-            "ignores content): "
-            + ", ".join(f"{md_escape(g)} {fmt(v, MASS_DECIMALS)}" for g, v in spread.items())
-            + "."
-        )
-    parts.append(_density_details(result, names, n))
-    hist = result.get("sample_cliffs")
-    if isinstance(hist, dict) and isinstance(hist.get("histogram"), dict):
-        counts = ", ".join(
-            f"layer {md_escape(k)}: {v}"
-            for k, v in sorted(hist["histogram"].items(), key=lambda kv: str(kv[0]).zfill(6))
-        )
-        extra = [f"no collapse in {fmt_int(hist.get('no_collapse'))} samples"]
-        if isinstance(hist.get("insufficient"), int) and hist["insufficient"]:
-            extra.append(f"too little data in {hist['insufficient']}")
-        if finite(hist.get("median")) is not None:
-            extra.append(f"median layer {fmt(hist['median'], 1)}")
-        parts.append(f"Per-sample cliffs: {counts or MISSING}; {'; '.join(extra)}.")
-    return "\n\n".join(parts)
-
-
-def _density_details(result: dict[str, Any], names: list[str], n: int) -> str:
-    series = {g: tables.flow_series(result, "density", g)["mean"] for g in names}
-    if not any(v is not None for s in series.values() for v in s):
-        return ""
-    cells = [[str(layer)] + [fmt_sci(s[layer]) for s in series.values()] for layer in range(n)]
-    table = md_table(["layer"] + [md_escape(g) for g in names], cells, right=(0,))
-    return (
-        "<details><summary>Attention density (mass per token), mean per layer</summary>\n\n"
-        f"{table}\n\n</details>"
-    )
-
-
-def sweep_section(run: RunData, partner: RunData | None, assets: Assets) -> str:
-    result = run.res
-    mode = md_escape(result.get("mode", "?"))
-    if result.get("keep_ratio") is not None:
-        mode += f", keep ratio {md_escape(result['keep_ratio'])}"
-    if result.get("engine"):
-        mode += f", engine {md_escape(result['engine'])}"
-    parts = [f"## Truncation sweep (mode {mode})"]
-    if "sweep" in assets.figures:
-        parts.append(md_image("score against k", assets.figures["sweep"]))
-    if "sweep" in assets.textplots:
-        parts.append(fenced(assets.textplots["sweep"]))
-    base = tables.baseline(result)
-    if base:
-        line = "Baseline (no truncation): " + fmt_with_interval(
-            base["score"], base["lo"], base["hi"], SCORE_DECIMALS
-        )
-        if finite(result.get("latency_full_ms")) is not None:
-            line += f"; full-model latency {fmt(result['latency_full_ms'], LATENCY_DECIMALS)} ms"
-            if isinstance(result.get("latency_batch_size"), int):
-                line += f" per batch of {result['latency_batch_size']}"
-        parts.append(line + ".")
-    rows = tables.sweep_rows(result)
-    if not rows:
-        parts.append("No truncation points finished yet.")
-        return "\n\n".join(parts)
-    cells = [
-        [
-            str(r["k"]),
-            fmt(r["depth"], DEPTH_DECIMALS),
-            fmt(r["score"], SCORE_DECIMALS),
-            fmt_signed(r["delta"]),
-            fmt_interval(r["lo"], r["hi"], SCORE_DECIMALS),
-            fmt_int(r["flips_to_wrong"]),
-            fmt_int(r["flips_to_right"]),
-            fmt_int(r["changed"]),
-            fmt_pct(r["flops_saved"]),
-            fmt_pct(r["kv_saved"]),
-            fmt(r["latency_ms"], LATENCY_DECIMALS),
-        ]
-        for r in rows
-    ]
-    headers = [
-        "k",
-        "depth",
-        "score",
-        "Δ vs baseline",
-        "Δ 95% interval",
-        "flips to wrong",
-        "flips to right",
-        "changed answers",
-        "FLOPs saved",
-        "KV saved",
-        "latency ms",
-    ]
-    parts.append(
-        "Image tokens removed from layer k on (k = 0: no image; k = L: untouched model):\n\n"
-        + md_table(headers, cells, right=tuple(range(len(headers))))
-    )
-    return "\n\n".join(parts)
-
-
-def maps_section(run: RunData, assets: Assets) -> str:
-    maps = [(key[5:], path) for key, path in assets.figures.items() if key.startswith("maps:")]
-    if not maps:
-        return ""
-    by_id = {str(s.get("id")): s for s in run.samples}
-    parts = [
-        "## Attention and CAM maps",
-        "Top row: attention of the query to the image tokens; bottom row: LLaVA-CAM; one column "
-        "per layer, upsampled over the image, each panel scaled to its own range.",
-    ]
-    for sample_id, path in maps:
-        parts.append(md_image(f"maps of sample {sample_id}", path))
-        sample = by_id.get(sample_id, {})
-        refs = sample.get("references")
-        refs_text = " / ".join(map(str, refs)) if isinstance(refs, list) else refs
-        said = [("question", sample.get("question")), ("prediction", sample.get("prediction"))]
-        said.append(("references", refs_text))
-        text = "; ".join(f"{name}: {_e(value)}" for name, value in said if value is not None)
-        parts.append(f"Sample {_e(sample_id)}" + (f": {text}." if text else "."))
-    return "\n\n".join(parts)
+    level = interval_label(result_alpha(result))
+    return f"Score: {what}{metric} {interval} ({level} interval) over {n} samples."
 
 
 def examples_section(run: RunData) -> str:
     """A few samples with their answers: the dataset text the escaping exists for."""
-    lines = [s for s in run.samples if s.get("k", "base") == "base" and "prediction" in s]
+    kind = kind_of(run.kind)
+    lines = (
+        kind.example_lines(run.samples) if kind else [s for s in run.samples if "prediction" in s]
+    )
     if not lines:
         return ""
     lines.sort(key=lambda s: str(s.get("id")))
@@ -318,13 +149,13 @@ def examples_section(run: RunData) -> str:
             row.append(_e(value))
         cells.append([*row, fmt(s.get("score"), SCORE_DECIMALS)])
     headers = ["id", *columns, "score"]
-    title = "baseline answers" if run.kind == "sweep" else "answers"
+    title = kind.examples_title if kind else "answers"
     return f"## Examples ({title}, first {len(cells)} of {len(lines)})\n\n" + md_table(
         headers, cells, right=(len(headers) - 1,)
     )
 
 
-def render_summary(run: RunData, partner: RunData | None, assets: Assets) -> str:
+def render_summary(run: RunData, partners: dict[str, RunData], assets: Assets) -> str:
     """The whole summary.md of one run."""
     facts = tables.run_facts(run)
     title = f"# cliffscope {md_escape(run.kind)} report: {md_escape(run.id)}"
@@ -339,13 +170,12 @@ def render_summary(run: RunData, partner: RunData | None, assets: Assets) -> str
     if run.result is None:
         parts.append("No result yet: the run has not reached its first checkpoint.")
     else:
+        estimates = tables.cliff_rows(run, partners)
         parts.append(score_line(run.res))
-        parts.append(cliff_section(run, partner))
-        if run.kind == "analysis":
-            parts.append(flow_section(run, partner, assets))
-            parts.append(maps_section(run, assets))
-        elif run.kind == "sweep":
-            parts.append(sweep_section(run, partner, assets))
+        parts.append(cliff_section(run, estimates))
+        kind = kind_of(run.kind)
+        if kind is not None:
+            parts.extend(kind.report_sections(run, estimates, assets))
     parts.append(examples_section(run))
     if assets.data:
         parts.append(

@@ -6,13 +6,14 @@ must still render): missing numbers come back as None, missing lists as empty.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from cliffscope.report.markdown import finite
+from cliffscope.kinds.base import CliffMethod, RunKind
+from cliffscope.kinds.registry import cliff_methods, family, kind_of
 from cliffscope.report.rundata import RunData
+from cliffscope.vocab import GROUPS, as_datetime, finite, iso
 
-DEFAULT_GROUPS = ("system", "image", "instruction", "output")
+DEFAULT_GROUPS = GROUPS
 SWEEP_FIELDS = (
     "k",
     "depth",
@@ -136,23 +137,20 @@ def baseline(result: dict[str, Any]) -> dict[str, float | None] | None:
 
 
 def score(result: dict[str, Any]) -> dict[str, float | None] | None:
-    """The task score of an analysis run, or the untruncated baseline of a sweep."""
-    if result.get("kind") == "sweep" or "baseline" in result:
-        base = baseline(result)
-        return (
-            None if base is None else {"value": base["score"], "lo": base["lo"], "hi": base["hi"]}
-        )
-    value = result.get("score")
-    if not isinstance(value, dict):
-        return None
-    return {k: finite(value.get(k)) for k in ("value", "lo", "hi")}
+    """The run's headline score as its kind reads it (the task score of an analysis, the
+    untruncated baseline of a sweep); a result of an unknown kind reads as a plain score."""
+    return _kind_of(result.get("kind")).score(result)
 
 
-def _cliff_row(estimate: str, run: RunData, cliff: Any) -> dict[str, Any]:
+def _kind_of(name: Any) -> RunKind:
+    return kind_of(name) or RunKind()
+
+
+def _cliff_row(method: CliffMethod, run: RunData, cliff: Any) -> dict[str, Any]:
     cliff = cliff if isinstance(cliff, dict) else {}
     layer = cliff.get("layer") if isinstance(cliff.get("layer"), int) else None
     return {
-        "estimate": estimate,
+        "estimate": method.label,
         "run": run.id,
         "layer": layer,
         "depth": depth(layer, run.num_layers),
@@ -164,64 +162,73 @@ def _cliff_row(estimate: str, run: RunData, cliff: Any) -> dict[str, Any]:
     }
 
 
-def flow_cliff(run: RunData, partner: RunData | None = None) -> dict[str, Any] | None:
-    """The attention-flow cliff: the analysis run's own; for a sweep, its partner's in the
-    report, else the one the sweep worker recorded (`flow_cliff`, naming its analysis run)."""
-    if run.kind == "analysis":
-        return _cliff_row("attention flow", run, run.res.get("cliff"))
-    if partner is not None and partner.kind == "analysis":
-        return _cliff_row("attention flow", partner, partner.res.get("cliff"))
-    embedded = run.res.get("flow_cliff")
-    if isinstance(embedded, dict):
-        row = _cliff_row("attention flow", run, embedded)
-        row["run"] = str(embedded.get("run") or run.id)  # same model, so the same depth
-        return row
-    return None
+def family_methods(run: RunData) -> list[tuple[RunKind, CliffMethod]]:
+    """(kind, method) of every kind whose cliff stands beside this run's (its own first in
+    registry order with its partners); none for a run of an unknown kind."""
+    if kind_of(run.kind) is None:
+        return []
+    return [(k, k.cliff_method) for k in family(run.kind) if k.cliff_method is not None]
 
 
-def sweep_cliff(run: RunData, partner: RunData | None = None) -> dict[str, Any] | None:
-    if run.kind == "sweep":
-        return _cliff_row("truncation sweep", run, run.res.get("cliff"))
-    if partner is not None and partner.kind == "sweep":
-        return _cliff_row("truncation sweep", partner, partner.res.get("cliff"))
-    return None
+def cliff_rows(run: RunData, partners: dict[str, RunData] | None = None) -> list[dict[str, Any]]:
+    """Every cliff estimate of the run's family side by side (DESIGN.md): the run's own, a
+    partner run's in the report, else the one the run's worker recorded of that kind
+    (`<key>_cliff`, naming its run); absent ones left out."""
+    partners = partners or {}
+    rows = []
+    for kind, method in family_methods(run):
+        if kind.name == run.kind:
+            rows.append(_cliff_row(method, run, kind.cliff(run.res)))
+        elif (partner := partners.get(kind.name)) is not None:
+            rows.append(_cliff_row(method, partner, kind.cliff(partner.res)))
+        elif isinstance(recorded := run.res.get(f"{method.key}_cliff"), dict):
+            row = _cliff_row(method, run, recorded)
+            row["run"] = str(recorded.get("run") or run.id)  # same model, so the same depth
+            rows.append(row)
+    return rows
 
 
-def cliff_rows(run: RunData, partner: RunData | None = None) -> list[dict[str, Any]]:
-    """Both estimates side by side (DESIGN.md): flow first, sweep second, absent ones left out."""
-    return [r for r in (flow_cliff(run, partner), sweep_cliff(run, partner)) if r is not None]
+def method_for(label: Any) -> CliffMethod | None:
+    """The cliff method of an estimate row (rows carry its label)."""
+    return next((m for _, m in cliff_methods() if m.label == label), None)
+
+
+def estimate_of(rows: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The estimate row of the method with `key` (`CliffMethod.key`), if present."""
+    method = next((m for _, m in cliff_methods() if m.key == key), None)
+    return next((r for r in rows if method and r["estimate"] == method.label), None)
+
+
+def estimate_marks(rows: list[dict[str, Any]]) -> list[tuple[str, int | None]]:
+    """(how a per-layer table marks it, layer) per estimate."""
+    return [
+        ((m.mark if (m := method_for(r["estimate"])) else r["estimate"]), r["layer"]) for r in rows
+    ]
+
+
+def other_estimates(rows: list[dict[str, Any]], run: RunData) -> list[tuple[int, str, str]]:
+    """(layer, short name, colour) of the estimates beside the run's own (figures mark them)."""
+    own = _kind_of(run.kind).cliff_method
+    out = []
+    for row in rows:
+        method = method_for(row["estimate"])
+        if method is not None and method != own and isinstance(row["layer"], int):
+            out.append((row["layer"], method.short, method.colour))
+    return out
 
 
 # ---- what was run ----------------------------------------------------------------------------
 
 
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
-
-
 def duration_s(spec: dict[str, Any]) -> float | None:
     """Wall time from started to finished; None while a run has not finished."""
-    start, end = _as_datetime(spec.get("started")), _as_datetime(spec.get("finished"))
+    start, end = as_datetime(spec.get("started")), as_datetime(spec.get("finished"))
     if start is None or end is None:
         return None
     try:
         return (end - start).total_seconds()
     except TypeError:  # one naive, one aware
         return None
-
-
-def iso(value: Any) -> str | None:
-    when = _as_datetime(value)
-    if when is None:
-        return None if value is None else str(value)
-    return when.isoformat().replace("+00:00", "Z")
 
 
 def run_facts(run: RunData) -> dict[str, Any]:
@@ -262,34 +269,33 @@ def run_facts(run: RunData) -> dict[str, Any]:
     }
 
 
-def compare_rows(runs: list[RunData], partners: dict[str, RunData | None]) -> list[dict[str, Any]]:
-    """One row per run: what it is, its score and both cliffs (with normalised depth)."""
+def compare_rows(
+    runs: list[RunData], partners: dict[str, dict[str, RunData]]
+) -> list[dict[str, Any]]:
+    """One row per run: what it is, its score and every kind's cliff (with normalised depth)."""
     rows = []
     for run in runs:
         facts = run_facts(run)
         value = score(run.res) or {}
-        fc = flow_cliff(run, partners.get(run.id)) or {}
-        sc = sweep_cliff(run, partners.get(run.id)) or {}
-        rows.append(
-            {
-                "run": run.id,
-                "kind": run.kind,
-                "status": run.status,
-                "profile": facts["profile"],
-                "model": facts["model"],
-                "task": facts["task"],
-                "num_layers": facts["num_layers"],
-                "n_samples": facts["n_samples"],
-                "metric": facts["metric"],
-                "score": value.get("value"),
-                "score_lo": value.get("lo"),
-                "score_hi": value.get("hi"),
-                "flow_cliff": fc.get("layer"),
-                "flow_cliff_depth": fc.get("depth"),
-                "flow_verdict": fc.get("verdict"),
-                "sweep_cliff": sc.get("layer"),
-                "sweep_cliff_depth": sc.get("depth"),
-                "sweep_verdict": sc.get("verdict"),
-            }
-        )
+        row = {
+            "run": run.id,
+            "kind": run.kind,
+            "status": run.status,
+            "profile": facts["profile"],
+            "model": facts["model"],
+            "task": facts["task"],
+            "num_layers": facts["num_layers"],
+            "n_samples": facts["n_samples"],
+            "metric": facts["metric"],
+            "score": value.get("value"),
+            "score_lo": value.get("lo"),
+            "score_hi": value.get("hi"),
+        }
+        estimates = cliff_rows(run, partners.get(run.id))
+        for _, method in cliff_methods():
+            found = next((r for r in estimates if r["estimate"] == method.label), {})
+            row[f"{method.key}_cliff"] = found.get("layer")
+            row[f"{method.key}_cliff_depth"] = found.get("depth")
+            row[f"{method.key}_verdict"] = found.get("verdict")
+        rows.append(row)
     return rows

@@ -15,8 +15,6 @@ from cliffscope.naming import safe_child
 from cliffscope.store.run_dir import SCHEMA_VERSION, RunDir, RunStatus, utcnow
 from cliffscope.store.run_id import new_run_id
 
-KINDS = ("analysis", "sweep")
-
 
 def library_versions() -> dict[str, str]:
     """Versions recorded in run.toml; read from metadata so torch is not imported."""
@@ -87,8 +85,9 @@ class RunStore:
         subset: dict[str, Any],
         run_id: str | None = None,
     ) -> RunDir:
-        if kind not in KINDS:
-            raise ValidationError(f"unknown run kind {kind!r}", hint=f"one of {', '.join(KINDS)}")
+        from cliffscope.kinds.registry import get_kind
+
+        get_kind(kind)  # unknown kinds are refused before anything is written
         run_id = run_id or new_run_id(
             kind, str(profile.get("name", "model")), str(task.get("name", "task"))
         )

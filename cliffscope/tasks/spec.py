@@ -184,8 +184,12 @@ class TaskSpec(BaseModel):
     @field_validator("metric")
     @classmethod
     def _metric(cls, value: str) -> str:
+        from cliffscope.metrics.registry import is_metric, metric_names
+
         if not value.strip():
             raise ValueError("must not be empty")
+        if not is_metric(value):  # caught here, not in the worker after the model has loaded
+            raise ValueError(f"unknown metric {value!r}; known: {', '.join(metric_names())}")
         return value
 
     @model_validator(mode="after")

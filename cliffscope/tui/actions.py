@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cliffscope.errors import ValidationError
-from cliffscope.store import RunDir, RunStatus, RunStore
+from cliffscope import runops
+from cliffscope.store import RunDir, RunStore
 
 
 @dataclass
@@ -60,47 +60,32 @@ def start_run(
     launched: LaunchedWorkers,
 ) -> RunDir:
     """Create the run directory (validates profile, task, subset) and start its worker."""
-    from cliffscope.run_factory import new_run
-    from cliffscope.worker.launch import launch
-
-    run = new_run(
+    run, proc = runops.start(
         store,
-        kind=request.kind,
-        profile=request.profile,
-        task=request.task,
-        params=request.params,
+        request.kind,
+        request.profile,
+        request.task,
+        request.params,
         limit=request.limit,
         seed=request.seed,
         data_path=request.data_path,
         task_overrides=request.task_overrides or None,
         profiles_dir=profiles_dir,
     )
-    launched.add(launch(run.path, detach=True))
+    launched.add(proc)
     return run
 
 
 def cancel_run(run_path: str | Path) -> str:
     """Ask the worker to stop (it keeps finished samples); a run without one is marked now."""
     run = RunDir(run_path)
-    status = run.status
-    if status.finished:
-        raise ValidationError(f"run {run.id} is already {status.value}")
-    signalled = run.request_cancel()
-    if not signalled and status in {RunStatus.QUEUED, RunStatus.INTERRUPTED}:
-        run.set_status(RunStatus.CANCELLED)
+    if runops.cancel(run):
         return f"{run.id}: cancelled"
     return f"{run.id}: stopping after the current batch"
 
 
 def resume_run(run_path: str | Path, launched: LaunchedWorkers) -> str:
     """Continue a failed, cancelled or interrupted run from its last finished sample."""
-    from cliffscope.worker.launch import launch
-
     run = RunDir(run_path)
-    status = run.status
-    if status is RunStatus.DONE:
-        raise ValidationError(f"run {run.id} is already done", hint="nothing to resume")
-    if status in {RunStatus.RUNNING, RunStatus.QUEUED} and run.is_locked():
-        raise ValidationError(f"run {run.id} is {status.value}", hint="it has a live worker")
-    launched.add(launch(run.path, detach=True, resume=True))
+    launched.add(runops.resume(run))
     return f"{run.id}: resumed"

@@ -22,9 +22,11 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from cliffscope.errors import CliffscopeError
+from cliffscope.kinds.registry import kinds
 from cliffscope.store import RunStore
 from cliffscope.tui.actions import LaunchedWorkers, LaunchRequest, cancel_run, resume_run, start_run
 from cliffscope.tui.gpu import GpuStat, NvmlProbe
+from cliffscope.tui.graphics import Graphics
 from cliffscope.tui.messages import GpuStats, PollerProblem, RunDetail, RunsSnapshot
 from cliffscope.tui.poller import RunPoller
 from cliffscope.tui.rows import RunRow
@@ -49,7 +51,8 @@ def utc_now() -> datetime:
 
 
 class CliffscopeApp(App[None]):
-    """`now` and `gpu_probe` are injectable so tests and snapshots are deterministic."""
+    """`now` and `gpu_probe` are injectable so tests and snapshots are deterministic;
+    `graphics` is how pictures are drawn (`graphics.detect()` before the app starts)."""
 
     TITLE = "cliffscope"
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -63,6 +66,7 @@ class CliffscopeApp(App[None]):
     runs: var[tuple[RunRow, ...]] = var(())
     gpus: var[tuple[GpuStat, ...] | None] = var(None)
     loaded: var[bool] = var(False)
+    graphics: var[Graphics] = var(Graphics())
 
     def __init__(
         self,
@@ -72,8 +76,10 @@ class CliffscopeApp(App[None]):
         now: Callable[[], datetime] | None = None,
         poll_interval: float = 0.5,
         gpu_probe: NvmlProbe | None | bool = True,
+        graphics: Graphics | None = None,
     ) -> None:
         super().__init__()
+        self.graphics = graphics or Graphics()
         self.store = RunStore(runs_dir)
         self.profiles_dir = Path(profiles_dir) if profiles_dir else None
         self.now = now or utc_now
@@ -169,10 +175,16 @@ class CliffscopeApp(App[None]):
         while len(self.screen_stack) > 1 and not self._top_is(RunsScreen):
             self.pop_screen()
 
+    def cycle_graphics(self) -> None:
+        """Next picture mode (half-blocks, Sixel, Kitty graphics): every picture follows."""
+        self.graphics = self.graphics.cycled()
+        self.notify(f"pictures: {self.graphics.label}", timeout=3)
+
     def open_run(self, run_id: str) -> None:
         from cliffscope.tui.screens.run_view import RunViewScreen
 
-        self.push_screen(RunViewScreen(run_id))
+        row = self.row(run_id)
+        self.push_screen(RunViewScreen(run_id, kind=row.kind if row else None))
 
     def open_compare(self, run_ids: list[str]) -> None:
         from cliffscope.tui.screens.compare import CompareScreen
@@ -225,10 +237,12 @@ class CliffscopeApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Runs", "The table of all runs", self.action_runs)
         yield SystemCommand("Profiles", "List, validate, create and edit", self.action_profiles)
-        yield SystemCommand(
-            "New analysis", "Attention flow + CAM", lambda: self.action_launch("analysis")
-        )
-        yield SystemCommand("New sweep", "Truncation sweep", lambda: self.action_launch("sweep"))
+        for kind in kinds():
+            yield SystemCommand(
+                f"New {kind.name}",
+                kind.title[:1].upper() + kind.title[1:],
+                lambda name=kind.name: self.action_launch(name),
+            )
         yield SystemCommand("Help", "Keys of this screen", self.action_help)
         runs_screen = next((s for s in self.screen_stack if isinstance(s, RunsScreen)), None)
         if runs_screen is not None:

@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cliffscope.cli.runs_cmd import headline
 from cliffscope.store import RunDir, RunStore
 from cliffscope.store.jsonl import JsonlTail
 from cliffscope.store.progress import RankProgress
 from cliffscope.store.run_dir import EVENTS, RESULT_JSON, RUN_TOML
-from cliffscope.tui.format import parse_time
 from cliffscope.tui.messages import RunDetail
 from cliffscope.tui.rows import RunRow
 from cliffscope.tui.tails import ChunkedTail
+from cliffscope.vocab import parse_time
 
 RECENT_EVENTS = 500
 
@@ -34,16 +33,6 @@ def _mtime(path: Path) -> int:
         return os.stat(path).st_mtime_ns
     except OSError:
         return -1
-
-
-class _ReadResult:
-    """Lets the CLI's `headline(run)` format a result this poll has already read."""
-
-    def __init__(self, result: dict[str, Any] | None) -> None:
-        self._result = result
-
-    def result(self) -> dict[str, Any] | None:
-        return self._result
 
 
 @dataclass
@@ -93,12 +82,16 @@ class _Tracked:
         if done > done0 and t > t0:
             self.eta_s = (self.total - done) * (t - t0) / (done - done0)
 
-    def _summarise(self, result: dict[str, Any]) -> None:
-        from cliffscope.report import tables  # first use is in the thread, after the first frame
+    def _summarise(self, result: dict[str, Any], kind: Any) -> None:
+        """Headline, score and cliff as the run's kind reads its result."""
+        from cliffscope.kinds.base import RunKind
+        from cliffscope.kinds.registry import headline, kind_of
 
-        value = (tables.score(result) or {}).get("value") if result else None
+        reader = kind_of(result.get("kind") or kind) or RunKind()
+        self.headline = headline(result, kind)
+        value = (reader.score(result) or {}).get("value") if result else None
         self.score = value if isinstance(value, float) else None
-        cliff = result.get("cliff") if isinstance(result.get("cliff"), dict) else {}
+        cliff = (reader.cliff(result) if result else None) or {}
         layer = cliff.get("layer")
         self.cliff = layer if isinstance(layer, int) and not isinstance(layer, bool) else None
         self.verdict = str(cliff.get("verdict") or "")
@@ -117,8 +110,7 @@ class _Tracked:
         if result_mtime != self.result_mtime:
             self.result_mtime = result_mtime
             result = run.result() if result_mtime >= 0 else None
-            self.headline = headline(_ReadResult(result)) if result else ""  # type: ignore[arg-type]
-            self._summarise(result or {})
+            self._summarise(result or {}, spec.get("kind"))
         status = run.status.value
         profile, task = spec.get("profile", {}), spec.get("task", {})
         row = RunRow(

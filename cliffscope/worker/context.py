@@ -88,15 +88,14 @@ class JobContext:
         return self.run.done_keys()
 
     def load_adapter(self) -> Any:
-        """The profile's model behind its adapter, saying in the log what decoding overrides."""
+        """The profile's model behind its adapter; the log says what the decoding policy applies
+        and what it neutralises."""
         from cliffscope.models.loading import load_adapter
 
         self.log(f"loading {self.profile.model}")
         adapter = load_adapter(self.profile)
-        ignored = adapter.ignored_generation_settings()
-        if ignored:
-            settings = ", ".join(f"{k}={v}" for k, v in sorted(ignored.items()))
-            self.log(f"decoding is greedy on raw logits; the checkpoint's {settings} not applied")
+        for line in adapter.policy.log_lines():
+            self.log(line)
         return adapter
 
     # ---- outputs --------------------------------------------------------------------------

@@ -10,18 +10,12 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from importlib import import_module
 from pathlib import Path
 
 from cliffscope.errors import CliffscopeError, RunLockedError
 from cliffscope.store import lock as run_lock
 from cliffscope.store.run_dir import RunDir, RunStatus
 from cliffscope.worker.context import Cancelled, JobContext, rank_from_env
-
-JOBS = {
-    "analysis": "cliffscope.worker.analysis_job:run_analysis",
-    "sweep": "cliffscope.worker.sweep_job:run_sweep",
-}
 
 
 def hint_for(exc: BaseException) -> str:
@@ -49,14 +43,12 @@ def hint_for(exc: BaseException) -> str:
     return "see the traceback in events.jsonl; fix the cause and `cliffscope runs resume` the run"
 
 
-def _resolve_job(kind: str):
-    """(job function, finalize function or None) for a run kind."""
-    target = JOBS.get(kind)
-    if target is None:
-        raise CliffscopeError(f"unknown run kind {kind!r}", hint=f"one of {', '.join(JOBS)}")
-    module_name, attr = target.split(":")
-    module = import_module(module_name)
-    return getattr(module, attr), getattr(module, "finalize", None)
+def job_for(ctx: JobContext):
+    """The job of the run's kind (`kinds.registry`), built on its context."""
+    from cliffscope.kinds.registry import get_kind, load_target
+
+    kind = get_kind(str(ctx.spec.get("kind")))
+    return load_target(kind.job)(ctx)
 
 
 def _ancestors() -> set[int]:
@@ -107,7 +99,7 @@ def run_worker(run_path: str | Path) -> int:
 
     Under `accelerate launch`/`torchrun` every rank runs the job on its share of the subset and
     appends to its own samples file; after a barrier, rank 0 rebuilds result.json from all
-    shards (the job module's `finalize`) and marks the run done.
+    shards (`Job.finalize`) and marks the run done.
     """
     run = RunDir(run_path)
     rank, world = rank_from_env()
@@ -117,19 +109,19 @@ def run_worker(run_path: str | Path) -> int:
     ctx = JobContext(run=run, rank=rank, world_size=world)
     ctx.install_signal_handlers()
     try:
-        spec = run.read_spec()
+        run.read_spec()
         if rank == 0:
             run.clear_cancel()
             run.set_status(RunStatus.RUNNING)
         state = _distributed(world)
-        job, finalize = _resolve_job(str(spec.get("kind")))
-        job(ctx)
+        job = job_for(ctx)
+        job.run()
         ctx.close()
         if state is not None:
             state.wait_for_everyone()
         if rank == 0:
-            if finalize is not None and world > 1:
-                finalize(ctx)
+            if world > 1:
+                job.finalize()
             run.set_status(RunStatus.CANCELLED if ctx.should_stop() else RunStatus.DONE)
         return 0
     except Cancelled:

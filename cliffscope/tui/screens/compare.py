@@ -1,7 +1,8 @@
 """Compare: two or more runs overlaid on normalised depth, and their cliffs side by side.
 
-Curves and rows come from `cliffscope.report.compare`/`tables`, the same numbers the exported
-compare.md shows. The screen reloads when any of its runs changes on disk.
+One plot per run kind with a depth curve, one column per kind's cliff estimate; curves and
+rows come from `cliffscope.report.compare`/`tables`, the same numbers the exported compare.md
+shows. The screen reloads when any of its runs changes on disk.
 """
 
 from __future__ import annotations
@@ -14,22 +15,25 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
+from cliffscope.kinds.registry import cliff_methods
 from cliffscope.report import compare, tables
-from cliffscope.report.rundata import RunData, find_partner
+from cliffscope.report.rundata import RunData, find_partners
 from cliffscope.store import RunDir
 from cliffscope.tui import keys
-from cliffscope.tui.format import num
 from cliffscope.tui.rows import RunRow
 from cliffscope.tui.widgets.footer import KeysFooter
 from cliffscope.tui.widgets.plots import RUN_COLOURS, DepthPlot
+from cliffscope.vocab import MISSING, fmt, fmt_int
 
-COLUMNS = ("", "run", "kind", "layers", "score", "flow cliff", "sweep cliff", "status")
+
+def columns() -> tuple[str, ...]:
+    return ("", "run", "kind", "layers", "score", *(m.short for _, m in cliff_methods()), "status")
 
 
 def _cliff(layer, dep, verdict) -> str:
     if layer is None:
-        return str(verdict or "–")
-    return f"{layer} ({num(dep, 2)})"
+        return str(verdict or MISSING)
+    return f"{layer} ({fmt(dep, 2)})"
 
 
 class CompareScreen(Screen):
@@ -53,15 +57,15 @@ class CompareScreen(Screen):
         yield Header()
         with Vertical():
             with Horizontal(id="compare-plots"):
-                yield DepthPlot(id="compare-flow")
-                yield DepthPlot(id="compare-sweep")
+                for kind in compare.curve_kinds():
+                    yield DepthPlot(id=f"compare-{kind.name}")
             yield Static(id="compare-note", classes="pane-note")
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
         yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"compare {len(self.run_ids)} runs"
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.query_one(DataTable).add_columns(*columns())
         self.watch(self.app, "runs", self._runs_changed)
         self.query_one(DataTable).focus()
 
@@ -75,31 +79,34 @@ class CompareScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _load(self, paths: list[str]) -> None:
         datas = [RunData.load(RunDir(p), samples=False) for p in paths]
-        partners = {d.id: find_partner(d, datas) for d in datas}
+        partners = {d.id: find_partners(d, datas) for d in datas}
         self.app.call_from_thread(self._show, datas, partners)
 
     def _show(self, datas: list[RunData], partners: dict) -> None:
-        flow, sweep = compare.curves(datas, "flow"), compare.curves(datas, "sweep")
-        self.query_one("#compare-flow", DepthPlot).show(flow, "image attention mass")
-        self.query_one("#compare-sweep", DepthPlot).show(
-            sweep, "score − baseline after truncation", zero=True
-        )
         colours = {}
-        for group in (flow, sweep):  # the plots colour runs in this order
-            for i, (label, *_rest) in enumerate(group):
+        for kind in compare.curve_kinds():
+            curves = compare.curves(datas, kind)
+            plot = self.query_one(f"#compare-{kind.name}", DepthPlot)
+            plot.show(curves, kind.curve.title, zero=kind.curve.zero_line)
+            for i, (label, *_rest) in enumerate(curves):  # the plots colour runs in this order
                 colours[label] = RUN_COLOURS[i % len(RUN_COLOURS)]
         table = self.query_one(DataTable)
         table.clear()
+        methods = [m for _, m in cliff_methods()]
         for data, row in zip(datas, tables.compare_rows(datas, partners), strict=True):
             swatch = Text("━━", style=colours.get(data.label, "grey42"))
             table.add_row(
                 swatch,
                 data.label,
                 row["kind"],
-                str(row["num_layers"] or "–"),
-                num(row["score"]),
-                _cliff(row["flow_cliff"], row["flow_cliff_depth"], row["flow_verdict"]),
-                _cliff(row["sweep_cliff"], row["sweep_cliff_depth"], row["sweep_verdict"]),
+                fmt_int(row["num_layers"]),
+                fmt(row["score"]),
+                *(
+                    _cliff(
+                        row[f"{m.key}_cliff"], row[f"{m.key}_cliff_depth"], row[f"{m.key}_verdict"]
+                    )
+                    for m in methods
+                ),
                 row["status"],
                 key=data.id,
             )

@@ -18,14 +18,27 @@ GENERAL = (
 )
 
 
+def graphics_text(app: object) -> Text:
+    """How pictures are drawn now and why, and how to change it."""
+    from cliffscope.tui.graphics import ENV, Graphics
+
+    mode = getattr(app, "graphics", None) or Graphics()
+    text = Text("Pictures are drawn with ")
+    text.append(mode.label, style="bold")
+    text.append(f" ({mode.reason}). g in a run's view switches Kitty graphics / Sixel / ")
+    text.append(f"half-blocks; {ENV}=auto|kitty|sixel|halfblock chooses at start.")
+    return text
+
+
 def _declared_by_us(node: object, binding: Binding) -> bool:
-    """True if a cliffscope class declared this binding (not Textual's DataTable etc.)."""
+    """True if a cliffscope class declared this binding (not Textual's DataTable etc.), in
+    its BINDINGS or on the instance (the run view binds its tabs and panes' keys so)."""
     for cls in type(node).__mro__:
         for item in cls.__dict__.get("BINDINGS", []):
             action = item.action if isinstance(item, Binding) else item[1]
             if action == binding.action:
                 return cls.__module__.startswith("cliffscope")
-    return False
+    return type(node).__module__.startswith("cliffscope")
 
 
 def bindings_table(screen: Screen) -> Table:
@@ -84,4 +97,5 @@ class HelpScreen(ModalScreen[None]):
             if guide:
                 yield Static(Text(guide.strip()))
             yield Static(bindings_table(self.below))
+            yield Static(graphics_text(self.app))
             yield Static(Text(GENERAL, style="dim"))

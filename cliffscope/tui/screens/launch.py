@@ -1,10 +1,15 @@
-"""Launch: a form for an analysis or a sweep that creates the run and starts a detached worker.
+"""Launch: a form for a run of any kind that creates the run and starts a detached worker.
 
-Fields are checked as you go (numbers, the layer list, task options); the rest (profile, task,
-subset) is validated by the same `new_run` the CLI uses, and its error is shown in the form.
+The common fields (profile, task, subset, answer cap) come first; then the fields of the kind
+chosen, generated from its typed parameters (`kinds.params`: the same labels, defaults and
+choices as its CLI options; strategies and kinds registered at run time included). Values
+are checked by the kind's parameter model, the rest (profile, task, subset) by the same
+`new_run` the CLI uses; the error is shown in the form.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,6 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from cliffscope.errors import CliffscopeError, ValidationError
+from cliffscope.kinds.params import ParamField
+from cliffscope.kinds.registry import get_kind, kinds
 from cliffscope.profiles import check_all, load_profile
 from cliffscope.tui import keys
 from cliffscope.tui.actions import LaunchRequest
@@ -22,8 +29,34 @@ from cliffscope.tui.widgets.footer import KeysFooter
 DEFAULT_TASK = "shapes-vqa"
 
 
-def _row(label: str, widget) -> Horizontal:
-    return Horizontal(Label(label), widget, classes="form-row")
+def _row(label: str, widget, classes: str = "") -> Horizontal:
+    return Horizontal(Label(label), widget, classes=f"form-row {classes}".strip())
+
+
+def field_id(kind: str, field: ParamField) -> str:
+    return f"{kind}-{field.dom_id}"
+
+
+def field_widget(kind: str, field: ParamField) -> Select | Input:
+    """The form widget of one parameter (a choice list, or a text field), its help text as
+    the tooltip."""
+    widget = _widget(field_id(kind, field), field)
+    widget.tooltip = field.help
+    return widget
+
+
+def _widget(wid: str, field: ParamField) -> Select | Input:
+    if field.type in ("choice", "bool"):
+        values = field.choices() if field.type == "choice" else [False, True]
+        options = [(field.choice_label(v), v) for v in values]
+        if field.default is None:
+            prompt = field.placeholder or "default"
+            return Select(options, id=wid, compact=True, prompt=prompt, allow_blank=True)
+        return Select(options, value=field.default, allow_blank=False, id=wid, compact=True)
+    kind_of_input = {"int": "integer", "float": "number"}.get(field.type, "text")
+    shown = "" if field.default is None or field.type == "text" else str(field.default)
+    placeholder = field.placeholder or ("" if field.default is None else f"default {field.default}")
+    return Input(shown, type=kind_of_input, id=wid, compact=True, placeholder=placeholder)
 
 
 class LaunchScreen(Screen):
@@ -40,16 +73,18 @@ class LaunchScreen(Screen):
 
     def __init__(self, kind: str | None = None) -> None:
         super().__init__()
-        self.initial_kind = kind or "analysis"
+        self.initial_kind = kind or kinds()[0].name
         self.profiles: dict[str, bool] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="launch-form"):
-            kinds = [("analysis: attention flow + CAM", "analysis"), ("sweep: truncation", "sweep")]
+            choices = [(f"{k.name}: {k.title}", k.name) for k in kinds()]
             yield _row(
                 "kind",
-                Select(kinds, value=self.initial_kind, allow_blank=False, id="kind", compact=True),
+                Select(
+                    choices, value=self.initial_kind, allow_blank=False, id="kind", compact=True
+                ),
             )
             yield _row("profile", Select([], id="profile", compact=True, prompt="no valid profile"))
             yield _row(
@@ -74,68 +109,18 @@ class LaunchScreen(Screen):
             )
             yield _row("seed", Input("0", type="integer", id="seed", compact=True))
             yield _row(
-                "query",
-                Select(
-                    [("last prompt position", "last"), ("every answer token", "answer")],
-                    value="last",
-                    allow_blank=False,
-                    id="query",
-                    compact=True,
-                    classes="analysis",
-                ),
-            )
-            yield _row(
-                "heads",
-                Select(
-                    [("mean over heads", "mean"), ("max over heads", "max")],
-                    value="mean",
-                    allow_blank=False,
-                    id="heads",
-                    compact=True,
-                ),
-            )
-            yield _row(
-                "map samples",
+                "max tokens",
                 Input(
-                    "4",
+                    "",
                     type="integer",
-                    id="map-samples",
+                    id="max-new-tokens",
                     compact=True,
-                    placeholder="samples with attention + CAM maps",
+                    placeholder="answer cap (empty = smaller of profile and task)",
                 ),
             )
-            yield _row(
-                "maps for",
-                Select(
-                    [("the first map samples", False), ("every sample (slow)", True)],
-                    value=False,
-                    allow_blank=False,
-                    id="cam",
-                    compact=True,
-                ),
-            )
-            yield _row(
-                "layers",
-                Input(
-                    "", id="layers", compact=True, placeholder="all k = 0..L; or 0:8:2; or 0,2,4"
-                ),
-            )
-            yield _row(
-                "mode",
-                Select(
-                    [("drop image tokens", "drop"), ("mask image tokens", "mask")],
-                    value="drop",
-                    allow_blank=False,
-                    id="mode",
-                    compact=True,
-                ),
-            )
-            yield _row(
-                "keep ratio",
-                Input(
-                    "", type="number", id="keep-ratio", compact=True, placeholder="optional, 0..1"
-                ),
-            )
+            for kind in kinds():
+                for field in kind.Params.fields(visible=True):
+                    yield _row(field.label, field_widget(kind.name, field), f"kind-{kind.name}")
             yield _row(
                 "data path",
                 Input(
@@ -193,11 +178,10 @@ class LaunchScreen(Screen):
 
     @on(Select.Changed, "#kind")
     def _kind_changed(self) -> None:
-        sweep = self.query_one("#kind", Select).value == "sweep"
-        for wid in ("query", "heads", "cam", "map-samples"):
-            self.query_one(f"#{wid}").parent.display = not sweep
-        for wid in ("layers", "mode", "keep-ratio"):
-            self.query_one(f"#{wid}").parent.display = sweep
+        chosen = self.query_one("#kind", Select).value
+        for kind in kinds():
+            for row in self.query(f".kind-{kind.name}"):
+                row.display = kind.name == chosen
 
     @on(Select.Changed, "#profile")
     def _profile_changed(self) -> None:
@@ -211,10 +195,12 @@ class LaunchScreen(Screen):
             note.update("")
 
     # ---- submit -------------------------------------------------------------------------------
-    def _int(self, wid: str, name: str, minimum: int, empty: int | None = None) -> int | None:
+    def _int(
+        self, wid: str, name: str, minimum: int, empty: int | None = None, optional: bool = False
+    ) -> int | None:
         text = self.query_one(f"#{wid}", Input).value.strip()
         if not text:
-            if empty is None and name != "limit":
+            if empty is None and not optional:
                 raise ValidationError(f"{name} is required")
             return empty
         value = int(text)
@@ -222,37 +208,32 @@ class LaunchScreen(Screen):
             raise ValidationError(f"{name} must be at least {minimum}")
         return value
 
+    def kind_params(self, kind: str) -> dict[str, Any]:
+        """The chosen kind's fields as run.toml [params], checked by its parameter model."""
+        declared = get_kind(kind)
+        raw: dict[str, Any] = {}
+        for field in declared.Params.fields(visible=True):
+            widget = self.query_one(f"#{field_id(kind, field)}")
+            if isinstance(widget, Select):
+                if widget.value is not Select.NULL:
+                    raw[field.name] = widget.value
+            elif text := widget.value.strip():
+                raw[field.name] = text
+        return declared.Params.parse(raw, naming="label").run_params()
+
     def request(self) -> LaunchRequest:
         """The form as a LaunchRequest; raises ValidationError naming the bad field."""
-        from cliffscope.sweep_layers import check_keep_ratio_layers, parse_layers
         from cliffscope.tasks.registry import parse_set
 
         kind = str(self.query_one("#kind", Select).value)
         profile = self.query_one("#profile", Select).value
-        if profile is Select.BLANK:
+        if profile is Select.NULL:
             raise ValidationError("no valid profile", hint="create one on the Profiles screen (p)")
-        limit = self._int("limit", "limit", 1)
+        limit = self._int("limit", "limit", 1, optional=True)
         seed = self._int("seed", "seed", 0) or 0
-        params: dict = {}
-        if kind == "analysis":
-            params = {
-                "query": self.query_one("#query", Select).value,
-                "heads": self.query_one("#heads", Select).value,
-                "cam": self.query_one("#cam", Select).value,
-                "map_samples": self._int("map-samples", "map samples", 0),
-            }
-        else:
-            ratio_text = self.query_one("#keep-ratio", Input).value.strip()
-            ratio = float(ratio_text) if ratio_text else None
-            if ratio is not None and not 0.0 <= ratio <= 1.0:
-                raise ValidationError("keep ratio must be between 0 and 1")
-            layers = parse_layers(self.query_one("#layers", Input).value)
-            check_keep_ratio_layers(layers, ratio)
-            params = {
-                "layers": layers,
-                "mode": self.query_one("#mode", Select).value,
-                "keep_ratio": ratio,
-            }
+        max_new_tokens = self._int("max-new-tokens", "max tokens", 1, optional=True)
+        params = self.kind_params(kind)
+        params["max_new_tokens"] = max_new_tokens  # None (dropped by new_run): no override
         overrides_text = self.query_one("#overrides", Input).value.split()
         data_path = self.query_one("#data-path", Input).value.strip() or None
         return LaunchRequest(

@@ -135,7 +135,8 @@ class ProfilesScreen(Screen):
         if error is not None:
             detail.update(Text.assemble((f"{path}\n", "bold"), (error.render(), "red")))
             return
-        data = load_profile(path).profile.model_dump()
+        loaded = load_profile(path).profile
+        data = loaded.model_dump()
         head = Text(str(path), style="bold")
         if data["trust_remote_code"]:
             head.append(
@@ -148,7 +149,7 @@ class ProfilesScreen(Screen):
         table.add_column("value")
         table.add_column("meaning", style="dim")
         for key, field in Profile.model_fields.items():
-            value = Text(repr(data[key]))
+            value = Text(loaded.shown(key))
             if key == "trust_remote_code" and data[key]:
                 value = Text("true  (runs the checkpoint's own code)", style="bold red")
             table.add_row(key, value, field.description or "")

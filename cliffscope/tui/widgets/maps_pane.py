@@ -1,13 +1,12 @@
 """The Maps tab: attention and LLaVA-CAM maps of one sample over its image, layer by layer.
 
 Map files (maps/<id>.json) and images are read in a thread the first time a sample is shown
-and kept; changing the layer only recolours cells.
+and kept; changing the layer only re-blends (cliffscope.report.overlay, the same blend the
+exported report saves). The picture is drawn in the app's graphics mode (widgets.picture).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,62 +18,38 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from cliffscope.tui.widgets.heatmap import HeatmapView, MapGrid, colormap, split_values
-
-VIEWS = ("attention", "cam")
-
-
-@dataclass
-class LoadedMap:
-    image: Any | None
-    image_size: tuple[int, int]
-    grids: list[MapGrid]
-    layers: dict[str, dict[int, list]]  # view -> layer -> values (per grid, or flat)
-    about: dict[str, Any]  # question, prediction, references when the file has them
+from cliffscope.report.mapfile import LoadedMap, load_map
+from cliffscope.report.overlay import VIEW_NAMES, blend, colormap, panel_groups, peak
+from cliffscope.tui.pane_view import PaneView
+from cliffscope.tui.widgets.picture import Picture
 
 
-def load_map(run_path: Path, entry: dict[str, Any]) -> LoadedMap:
-    """Read one map entry of result.json (paths relative to the run dir)."""
-    from PIL import Image
-
-    data = json.loads((run_path / str(entry["file"])).read_text(encoding="utf-8"))
-    grids = [
-        MapGrid(
-            int(g["rows"]),
-            int(g["cols"]),
-            tuple(float(c) for c in g["box"]),
-            str(g.get("label", "")),
-        )
-        for g in data.get("grids", [])
-    ]
-    image, size = None, (1, 1)
-    if entry.get("image"):
-        try:
-            with Image.open(run_path / str(entry["image"])) as img:
-                image = img.convert("RGB")
-            size = image.size
-        except OSError:
-            image = None
-    declared = data.get("image_size")
-    if isinstance(declared, list) and len(declared) == 2:
-        size = (int(declared[0]), int(declared[1]))  # the pixel space the boxes are in
-    elif image is None and grids:
-        size = (int(max(g.box[2] for g in grids)), int(max(g.box[3] for g in grids)))
-    layers = {
-        view: {int(k): v for k, v in (data.get(view) or {}).items() if str(k).lstrip("-").isdigit()}
-        for view in VIEWS
-    }
-    about = {k: data[k] for k in ("question", "prediction", "references") if k in data}
-    return LoadedMap(image, size, grids, layers, about)
-
-
-def legend(width: int = 20) -> Text:
+def legend(top: float, width: int = 16) -> Text:
+    """The colour scale: 0 at the dark end, the drawn peak value at the bright end."""
     values = colormap(np.linspace(0, 1, width)).astype(int)
-    text = Text("low ")
+    text = Text("0 ")
     for r, g, b in values.tolist():
         text.append("█", style=f"rgb({r},{g},{b})")
-    text.append(" high")
+    text.append(f" {top:.3g}")
     return text
+
+
+def slider(layers: list[int], current: int, width: int = 16) -> Text:
+    """Where `current` sits among `layers`: a track with a knob, first and last at the ends."""
+    at = layers.index(current) if current in layers else 0
+    knob = round(at * (width - 1) / max(len(layers) - 1, 1))
+    text = Text(f"{layers[0]} ", style="dim")
+    text.append("━" * knob, style="cyan")
+    text.append("●", style="bold cyan")
+    text.append("━" * (width - 1 - knob), style="grey42")
+    text.append(f" {layers[-1]}", style="dim")
+    return text
+
+
+def graphics_line(app: Any) -> Text:
+    mode = getattr(app, "graphics", None)
+    label = mode.label if mode is not None else "half-blocks"
+    return Text(f"pictures: {label} (g)", style="dim")
 
 
 class MapsPane(Horizontal, can_focus=True):
@@ -84,6 +59,11 @@ class MapsPane(Horizontal, can_focus=True):
         Binding("up", "sample(-1)", "Sample -", show=False),
         Binding("down", "sample(1)", "Sample +", show=False),
         Binding("t", "toggle_view", "Attention/CAM", show=False),
+    ]
+    SCREEN_KEYS = [
+        Binding("left", "layer(-1)", "Maps: layer down", show=False, priority=True),
+        Binding("right", "layer(1)", "Maps: layer up", show=False, priority=True),
+        Binding("t", "toggle_view", "Maps: attention/CAM", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -97,9 +77,13 @@ class MapsPane(Horizontal, can_focus=True):
         self._cache: dict[str, LoadedMap] = {}
 
     def compose(self) -> ComposeResult:
-        yield HeatmapView(id="heatmap")
+        yield Picture(id="heatmap")
         with Vertical(classes="side"):
             yield Static(id="maps-info")
+
+    def on_mount(self) -> None:
+        if hasattr(self.app, "graphics"):
+            self.watch(self.app, "graphics", lambda _: self._redraw(), init=False)
 
     def show(self, run_path: Path | None, result: dict[str, Any] | None, source: str = "") -> None:
         entries = [
@@ -113,6 +97,12 @@ class MapsPane(Horizontal, can_focus=True):
             self.map_index = min(self.map_index, max(len(entries) - 1, 0))
         self._redraw()
 
+    def show_view(self, view: PaneView) -> None:
+        self.show(view.run.path if view.run else None, view.result, view.note)
+
+    def move(self, step: int) -> None:
+        self.action_sample(1 if step > 0 else -1)
+
     @property
     def current(self) -> dict[str, Any] | None:
         return self.entries[self.map_index] if self.entries else None
@@ -120,9 +110,9 @@ class MapsPane(Horizontal, can_focus=True):
     def _redraw(self) -> None:
         entry = self.current
         info = self.query_one("#maps-info", Static)
-        heat = self.query_one(HeatmapView)
+        picture = self.query_one(Picture)
         if entry is None or self.run_path is None:
-            heat.clear()
+            picture.show(None)
             info.update(
                 Text(self.source_note + "\nno maps in this run (analysis with cam on writes them)")
             )
@@ -132,21 +122,26 @@ class MapsPane(Horizontal, can_focus=True):
             info.update(f"loading {entry['id']}…")
             self._load(self.run_path, entry)
             return
-        layers = sorted(loaded.layers.get(self.map_view) or {})
+        layers = loaded.layer_list(self.map_view)
         if not layers:
-            heat.clear()
+            picture.show(None)
             info.update(f"{entry['id']}: no {self.map_view} maps")
             return
-        self.map_layer = min(max(self.map_layer, layers[0]), layers[-1])
-        if self.map_layer not in loaded.layers[self.map_view]:
+        if self.map_layer not in layers:
             self.map_layer = min(layers, key=lambda layer: abs(layer - self.map_layer))
         try:
-            values = split_values(loaded.grids, loaded.layers[self.map_view][self.map_layer])
+            values = loaded.values(self.map_view, self.map_layer)
         except ValueError as exc:
-            heat.clear()
+            picture.show(None)
             info.update(Text(f"{entry['id']}: {exc}", style="red"))
             return
-        heat.show(loaded.image, loaded.image_size, loaded.grids, values)
+        picture.show(
+            lambda w, h: blend(loaded.image, loaded.image_size, loaded.grids, values, w, h),
+            key=(id(loaded), self.map_view, self.map_layer),
+        )
+        info.update(self._info(entry, loaded, layers, peak(values)))
+
+    def _info(self, entry: dict[str, Any], loaded: LoadedMap, layers: list[int], top: float):
         text = Text()
         if self.source_note:
             text.append(self.source_note + "\n", style="italic")
@@ -159,11 +154,18 @@ class MapsPane(Horizontal, can_focus=True):
             text.append(f"answer {about['prediction']!r}", style="dim")
             refs = about.get("references") or []
             text.append(f"  ref {refs[0]!r}\n" if refs else "\n", style="dim")
-        text.append(f"{'LLaVA-CAM' if self.map_view == 'cam' else 'attention'}", style="bold cyan")
-        text.append(f"  layer {self.map_layer} of {layers[0]}–{layers[-1]}\n")
-        text.append_text(legend())
-        text.append("\n←/→ layer  ↑/↓ sample  t view", style="dim")
-        info.update(text)
+        text.append(VIEW_NAMES[self.map_view], style="bold cyan")
+        text.append(f"  layer {self.map_layer}\n")
+        text.append_text(slider(layers, self.map_layer))
+        text.append("\n")
+        text.append_text(legend(top))
+        panels = panel_groups(loaded.grids)
+        if len(panels) > 1:
+            names = [" + ".join(loaded.grids[g].label or "grid" for g in p) for p in panels]
+            text.append("\npanels: " + " | ".join(names), style="dim")
+        text.append("\n←/→ layer  ↑/↓ sample  t view\n", style="dim")
+        text.append_text(graphics_line(self.app))
+        return text
 
     @work(thread=True, exclusive=True, group="maps", exit_on_error=False)
     def _load(self, run_path: Path, entry: dict[str, Any]) -> None:
@@ -183,7 +185,7 @@ class MapsPane(Horizontal, can_focus=True):
     def action_layer(self, step: int) -> None:
         entry = self.current
         loaded = self._cache.get(str(entry["id"])) if entry else None
-        layers = sorted(loaded.layers.get(self.map_view) or {}) if loaded else []
+        layers = loaded.layer_list(self.map_view) if loaded else []
         if layers:
             at = layers.index(self.map_layer) if self.map_layer in layers else 0
             self.map_layer = layers[min(max(at + step, 0), len(layers) - 1)]

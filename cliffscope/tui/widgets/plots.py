@@ -11,10 +11,13 @@ from typing import Any
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-GROUP_COLOURS = {"system": "blue", "image": "red", "instruction": "green", "output": "orange"}
+from cliffscope.vocab import GROUP_COLOURS
+
 RUN_COLOURS = ("red", "cyan", "green", "orange", "magenta", "blue", "yellow", "white")
-FLOW_CLIFF = "magenta"
-SWEEP_CLIFF = "green"
+OWN_CLIFF = "white"  # a plot's own cliff when its kind does not say
+
+#: another kind's cliff estimate to mark: (layer, name, colour)
+Other = tuple[int, str, str]
 
 
 def legend_text(names: list[str], colours: dict[str, str] = GROUP_COLOURS) -> Text:
@@ -94,9 +97,12 @@ class _Figure(PlotextPlot):
 
 
 class FlowPlot(_Figure):
-    """Attention to each token group per layer (mean, 95% interval), cliff as a vertical line."""
+    """Attention to each token group per layer (mean and interval), the cliff as a vertical
+    line in the colour of its estimate."""
 
-    def show(self, result: dict[str, Any] | None, measure: str = "mass") -> None:
+    def show(
+        self, result: dict[str, Any] | None, measure: str = "mass", colour: str = OWN_CLIFF
+    ) -> None:
         flow = ((result or {}).get("flow") or {}).get(measure) or {}
         if not flow:
             self._empty("attention flow: no result yet")
@@ -110,7 +116,7 @@ class FlowPlot(_Figure):
             title += f"  ({cliff['verdict']})"
         plt = self._start(title)
         num_layers = 0
-        for group, colour in GROUP_COLOURS.items():
+        for group, group_colour in GROUP_COLOURS.items():
             series = flow.get(group) or {}
             mean = _numbers(series.get("mean"))
             if mean is None:
@@ -120,15 +126,15 @@ class FlowPlot(_Figure):
             for bound in ("lo", "hi"):
                 values = _numbers(series.get(bound))
                 if values is not None and len(values) == len(mean):
-                    plt.plot(xs, values, color=colour, marker="dot")
-            self._line(group, xs, mean, colour)  # legend: `legend_text`, beside the plot
+                    plt.plot(xs, values, color=group_colour, marker="dot")
+            self._line(group, xs, mean, group_colour)  # legend: `legend_text`, beside the plot
         even = (result or {}).get("even_spread") or {}
         if measure == "mass" and isinstance(even.get("image"), (int, float)):
             plt.hline(float(even["image"]), "gray")
             self.markers["even_spread"] = float(even["image"])
         if isinstance(layer, int):
-            plt.vline(layer, FLOW_CLIFF)
-            self.markers["flow_cliff"] = layer
+            plt.vline(layer, colour)
+            self.markers["cliff"] = layer
         drawn = [v for x in flow.values() if isinstance(x, dict) for k in ("mean", "lo", "hi")
                  for v in _numbers(x.get(k)) or []]  # fmt: skip
         self._round_yticks([*drawn, *self.markers.values()] if drawn else [])
@@ -139,9 +145,12 @@ class FlowPlot(_Figure):
 
 
 class SweepPlot(_Figure):
-    """Task score against the truncation layer k, with the baseline and both cliff markers."""
+    """Task score against the truncation layer k, with the baseline, the sweep's cliff and
+    the other kinds' estimates (each in its colour)."""
 
-    def show(self, result: dict[str, Any] | None, flow_cliff: int | None = None) -> None:
+    def show(
+        self, result: dict[str, Any] | None, others: list[Other] = (), colour: str = OWN_CLIFF
+    ) -> None:
         points = [p for p in (result or {}).get("points") or [] if isinstance(p.get("k"), int)]
         if not points:
             self._empty("truncation sweep: no points yet")
@@ -152,8 +161,8 @@ class SweepPlot(_Figure):
         title = f"{(result or {}).get('metric', 'score')} vs truncation layer k"
         if isinstance(cliff, int):
             title += f"  │ sweep cliff {cliff}"
-        if isinstance(flow_cliff, int):
-            title += f"  │ flow cliff {flow_cliff}"
+        for layer, name, _ in others:
+            title += f"  │ {name} {layer}"
         plt = self._start(title)
         ks = [p["k"] for p in points]
         if isinstance(baseline, (int, float)):
@@ -169,11 +178,11 @@ class SweepPlot(_Figure):
         if isinstance(baseline, (int, float)):
             self.markers["baseline"] = float(baseline)
         if isinstance(cliff, int):
-            plt.vline(cliff, SWEEP_CLIFF)
-            self.markers["sweep_cliff"] = cliff
-        if isinstance(flow_cliff, int):
-            plt.vline(flow_cliff, FLOW_CLIFF)
-            self.markers["flow_cliff"] = flow_cliff
+            plt.vline(cliff, colour)
+            self.markers["cliff"] = cliff
+        for layer, name, other_colour in others:
+            plt.vline(layer, other_colour)
+            self.markers[name] = layer
         drawn = list(scores)
         if isinstance(baseline, (int, float)):
             drawn.append(float(baseline))

@@ -8,8 +8,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from cliffscope.tui.format import duration, status_text
+from cliffscope.tui.format import status_text
 from cliffscope.tui.rows import RunRow
+from cliffscope.vocab import fmt_clock
 
 
 class RunProgress(Static):
@@ -33,7 +34,7 @@ class RunProgress(Static):
         )
         info = Text(f"{row.done}/{row.total} ({100 * row.done // total}%)  ")
         if row.status == "running":
-            info.append(f"eta {duration(row.eta_s)}  ")
+            info.append(f"eta {fmt_clock(row.eta_s)}  ")
         info.append_text(status_text(row.status))
         grid.add_row(bar, info)
         self.update(Group(grid))

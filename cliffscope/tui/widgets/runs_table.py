@@ -14,8 +14,9 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import DataTable
 
-from cliffscope.tui.format import age, clip, progress_cell, status_text
+from cliffscope.tui.format import clip, progress_cell, status_text
 from cliffscope.tui.rows import RunRow
+from cliffscope.vocab import age
 
 FIXED = {"mark": 1, "kind": 8, "status": 11, "progress": 10, "age": 3}
 ID_WIDTH = 46

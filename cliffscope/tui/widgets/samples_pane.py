@@ -1,112 +1,97 @@
-"""The Samples tab: each sample's answers (per k for a sweep) and where they flip.
+"""The Samples tab: every sample's answers and, for the selected one, its picture, question,
+references and answers, listed the way the run's kind says (`RunKind.samples_view`, e.g.
+`tui.sample_views.SweepSamples`: the answer per k and the flips).
 
 Records arrive incrementally from the poller and are only kept here; the table is rebuilt
 only while visible and at most `MAX_ROWS` long, so a 50,000-sample run stays responsive.
-A flip at k is a score at k that differs from the sample's untruncated (baseline) score.
+The picture is looked up in a thread worker (cliffscope.tui.sample_source), never on the UI
+thread; until it arrives the text shows on its own.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from cliffscope.tui.format import clip, num
+from cliffscope.report.overlay import layout, resized
+from cliffscope.tui.sample_source import SampleSource, SampleView
+from cliffscope.tui.sample_views import PlainSamples
+from cliffscope.tui.widgets.picture import Picture
 
 MAX_ROWS = 500
 
 
-def _score(record: dict[str, Any] | None) -> float | None:
-    value = (record or {}).get("score")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def fit(image: Any, width: int, height: int) -> Any:
+    """The image scaled to fit `width` x `height` pixels, aspect kept (an RGB uint8 array)."""
+    w, h, _ = layout(image.size, 1, width, height)
+    return resized(image, w, h).astype("uint8")
 
 
-def flips(by_k: dict[Any, dict[str, Any]]) -> list[int]:
-    """The k values whose score differs from the baseline score, sorted."""
-    base = _score(by_k.get("base"))
-    if base is None:
-        return []
-    return sorted(
-        k for k, rec in by_k.items() if isinstance(k, int) and _score(rec) not in (None, base)
-    )
+def samples_view(kind: str) -> PlainSamples:
+    """A fresh Samples view of run kind `kind` (the plain one for unknown kinds)."""
+    from cliffscope.kinds.registry import kind_of, load_target
+
+    found = kind_of(kind)
+    return load_target(found.samples_view)() if found is not None else PlainSamples()
 
 
 class SamplesPane(Vertical):
     BINDINGS = [Binding("f", "toggle_filter", "Only flips/wrong", show=False)]
+    SCREEN_KEYS = [Binding("f", "toggle_filter", "Samples: only flips/wrong", show=False)]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.run_kind = "analysis"
-        self.analysis: dict[str, dict[str, Any]] = {}
-        self.sweep: dict[str, dict[Any, dict[str, Any]]] = {}
+        self.run_kind = ""
+        self.view: PlainSamples = PlainSamples()
         self.only_interesting = False
         self.dirty = False
+        self.source: SampleSource | None = None
+        self.selected: str | None = None
         self._shown: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="samples-note", classes="pane-note")
-        yield DataTable(id="samples-table", cursor_type="row", zebra_stripes=True)
-        yield Static(id="sample-detail")
+        with Horizontal(id="samples-body"):
+            yield DataTable(id="samples-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="sample-detail"):
+                yield Picture(id="sample-picture")
+                with VerticalScroll(id="sample-text-scroll"):
+                    yield Static(id="sample-text")
 
     def reset(self, kind: str) -> None:
         self.run_kind = kind
-        self.analysis.clear()
-        self.sweep.clear()
+        self.view = samples_view(kind)
         self.dirty = True
+
+    def set_source(self, run_path: Path, task_snapshot: dict[str, Any] | None) -> None:
+        """Where pictures come from (the run dir, else its task rebuilt from run.toml)."""
+        self.source = SampleSource(run_path, task_snapshot)
+        if self.is_mounted:
+            self._detail()
 
     def add(self, records: list[dict[str, Any]]) -> None:
         for rec in records:
-            sid = str(rec.get("id", rec.get("key", "?")))
-            if self.run_kind == "sweep":
-                self.sweep.setdefault(sid, {})[rec.get("k")] = rec
-            else:
-                self.analysis[sid] = rec
+            self.view.add(rec)
         self.dirty = self.dirty or bool(records)
 
     @property
     def count(self) -> int:
-        return len(self.sweep if self.run_kind == "sweep" else self.analysis)
+        return len(self.view.samples)
 
     def _rows(self) -> list[tuple[str, list[Any]]]:
         rows: list[tuple[str, list[Any]]] = []
-        if self.run_kind == "sweep":
-            for sid, by_k in self.sweep.items():
-                flipped = flips(by_k)
-                if self.only_interesting and not flipped:
-                    continue
-                base = by_k.get("base") or {}
-                ks = ", ".join(map(str, flipped[:8])) + (" …" if len(flipped) > 8 else "")
-                cells = [
-                    sid,
-                    clip(str(base.get("prediction", "")), 24),
-                    num(_score(base), 2),
-                    str(len(flipped)),
-                    ks,
-                ]
-                rows.append((sid, cells))
-                if len(rows) >= MAX_ROWS:
-                    break
-        else:
-            for sid, rec in self.analysis.items():
-                score = _score(rec)
-                if self.only_interesting and score is not None and score >= 1.0:
-                    continue
-                refs = rec.get("references") or []
-                cells = [
-                    sid,
-                    clip(str(rec.get("prediction", "")), 24),
-                    clip(" | ".join(map(str, refs)), 24),
-                    num(score, 2),
-                    str(rec.get("cliff") if rec.get("cliff") is not None else "none"),
-                ]
-                rows.append((sid, cells))
-                if len(rows) >= MAX_ROWS:
-                    break
+        for sid, data in self.view.samples.items():
+            if self.only_interesting and not self.view.keep(data):
+                continue
+            rows.append((sid, self.view.cells(sid, data)))
+            if len(rows) >= MAX_ROWS:
+                break
         return rows
 
     def render_table(self) -> None:
@@ -117,17 +102,14 @@ class SamplesPane(Vertical):
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear(columns=True)
-        if self.run_kind == "sweep":
-            table.add_columns("id", "baseline answer", "score", "flips", "flipped at k")
-        else:
-            table.add_columns("id", "prediction", "references", "score", "cliff")
+        table.add_columns(*self.view.columns)
         rows = self._rows()
         self._shown = [sid for sid, _ in rows]
         for sid, cells in rows:
             table.add_row(*cells, key=sid)
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1), animate=False)
-        what = "flipped" if self.run_kind == "sweep" else "wrong"
+        what = self.view.interesting
         note = f"{self.count} samples"
         if self.only_interesting:
             note += f", only {what} shown"
@@ -144,27 +126,44 @@ class SamplesPane(Vertical):
     @on(DataTable.RowHighlighted)
     def _detail(self) -> None:
         table = self.query_one(DataTable)
-        detail = self.query_one("#sample-detail", Static)
+        text = self.query_one("#sample-text", Static)
+        picture = self.query_one(Picture)
         if not self._shown or not (0 <= table.cursor_row < len(self._shown)):
-            detail.update("")
+            self.selected = None
+            text.update("")
+            picture.show(None)
             return
         sid = self._shown[table.cursor_row]
-        if self.run_kind == "sweep":
-            by_k = self.sweep.get(sid, {})
-            base = _score(by_k.get("base"))
-            text = Text(f"{sid}  answers per k: ", style="bold")
-            ks = sorted(k for k in by_k if isinstance(k, int))
-            for k in ["base", *ks]:
-                rec = by_k.get(k) or {}
-                score = _score(rec)
-                style = "red" if k != "base" and score is not None and score != base else ""
-                text.append(f"{k}:", style="dim")
-                text.append(f"{clip(str(rec.get('prediction', '')), 16)} ", style=style)
-        else:
-            rec = self.analysis.get(sid, {})
-            text = Text(f"{sid}  ", style="bold")
-            text.append(f"answer {clip(str(rec.get('prediction', '')), 60)!r}  ")
-            text.append(
-                f"references {rec.get('references')}  tokens {rec.get('n_tokens')}", style="dim"
-            )
-        detail.update(text)
+        self.selected = sid
+        view = self.source.cached(sid) if self.source else None
+        if view is None and self.source is not None:
+            self._load_view(self.source, sid, self._image_file(sid))
+        self._show(sid, view)
+
+    def _image_file(self, sid: str) -> Any:
+        """The image a sample line names (analysis map samples), if any."""
+        return self.view.image_file(self.view.samples.get(sid))
+
+    def _show(self, sid: str, view: SampleView | None) -> None:
+        text = self.view.detail(sid, self.view.samples.get(sid), view)
+        if view is None:
+            text.append("\nloading the picture…", style="dim")
+        self.query_one("#sample-text", Static).update(text)
+        image = view.image if view is not None else None
+        draw = None if image is None else lambda w, h: fit(image, w, h)
+        self.query_one(Picture).show(draw, key=(sid, id(image)))
+
+    def move(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            row = min(max(table.cursor_row + step, 0), table.row_count - 1)
+            table.move_cursor(row=row, animate=False)
+
+    @work(thread=True, exclusive=True, group="sample-picture", exit_on_error=False)
+    def _load_view(self, source: SampleSource, sid: str, image_file: Any) -> None:
+        view = source.get(sid, image_file)
+        self.app.call_from_thread(self._view_loaded, source, sid, view)
+
+    def _view_loaded(self, source: SampleSource, sid: str, view: SampleView) -> None:
+        if source is self.source and sid == self.selected:
+            self._show(sid, view)

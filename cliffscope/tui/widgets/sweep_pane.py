@@ -11,10 +11,30 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from cliffscope.report import tables
-from cliffscope.tui.format import num, percent, signed
+from cliffscope.tui.pane_view import PaneView
 from cliffscope.tui.widgets.plots import SweepPlot
+from cliffscope.vocab import (
+    fmt,
+    fmt_int,
+    fmt_interval,
+    fmt_pct,
+    fmt_signed,
+    interval_label,
+    result_alpha,
+)
 
-COLUMNS = ("k", "depth", "score", "Δ", "Δ 95%", "→wrong", "→right", "FLOPs saved", "KV saved", "ms")
+COLUMNS = (
+    "k",
+    "depth",
+    "score",
+    "Δ",
+    "Δ {level}",
+    "→wrong",
+    "→right",
+    "FLOPs saved",
+    "KV saved",
+    "ms",
+)
 
 
 class SweepPane(Vertical, can_focus=False):
@@ -24,15 +44,39 @@ class SweepPane(Vertical, can_focus=False):
         table = DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
         yield table
 
+    level = ""
+
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self._columns(interval_label())
+
+    def _columns(self, level: str) -> None:
+        """The table's columns, the interval's level in its header."""
+        if level != self.level:
+            self.level = level
+            table = self.query_one(DataTable)
+            table.clear(columns=True)
+            table.add_columns(*(c.format(level=level) for c in COLUMNS))
+
+    def show_view(self, view: PaneView) -> None:
+        method = view.kind.cliff_method
+        colour = method.colour if method else "green"
+        notes = view.kind.notes(view.result or {})
+        self.show(view.result, view.cliffs, view.others(), view.note, colour, notes)
+
+    def move(self, step: int) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            row = min(max(table.cursor_row + step, 0), table.row_count - 1)
+            table.move_cursor(row=row, animate=False)
 
     def show(
         self,
         result: dict[str, Any] | None,
         cliffs: Text,
-        flow_cliff: int | None,
+        others: list[tuple[int, str, str]] | None = None,
         source: str = "",
+        colour: str = "green",
+        notes: list[str] | tuple[str, ...] = (),
     ) -> None:
         note = Text()
         if source:
@@ -41,10 +85,13 @@ class SweepPane(Vertical, can_focus=False):
         base = tables.baseline(result or {})
         if base and base["score"] is not None:
             note.append(
-                f"\nbaseline (untruncated) {num(base['score'])} [{num(base['lo'])}, {num(base['hi'])}]"
+                f"\nbaseline (untruncated) {fmt(base['score'])} [{fmt(base['lo'])}, {fmt(base['hi'])}]"
             )
+        for line in notes:  # e.g. a half-precision sweep's engine check
+            note.append(f"\n{line}", style="yellow")
         self.query_one("#sweep-note", Static).update(note)
-        self.query_one(SweepPlot).show(result, flow_cliff)
+        self.query_one(SweepPlot).show(result, others or [], colour)
+        self._columns(interval_label(result_alpha(result or {})))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
@@ -53,15 +100,15 @@ class SweepPane(Vertical, can_focus=False):
             style = "bold green" if row["k"] == cliff else ""
             table.add_row(
                 Text(str(row["k"]), style=style),
-                num(row["depth"], 2),
-                num(row["score"]),
-                signed(row["delta"]),
-                f"[{signed(row['lo'])}, {signed(row['hi'])}]",
-                str(row["flips_to_wrong"] if row["flips_to_wrong"] is not None else "–"),
-                str(row["flips_to_right"] if row["flips_to_right"] is not None else "–"),
-                percent(row["flops_saved"]),
-                percent(row["kv_saved"]),
-                num(row["latency_ms"], 1),
+                fmt(row["depth"], 2),
+                fmt(row["score"]),
+                fmt_signed(row["delta"]),
+                fmt_interval(row["lo"], row["hi"], signed=True),
+                fmt_int(row["flips_to_wrong"]),
+                fmt_int(row["flips_to_right"]),
+                fmt_pct(row["flops_saved"], 0),
+                fmt_pct(row["kv_saved"], 0),
+                fmt(row["latency_ms"], 1),
             )
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)

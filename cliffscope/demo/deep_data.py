@@ -93,7 +93,9 @@ class TextCorpus:
         description = refs[int(rng.integers(len(refs)))]
         messages: list[dict[str, str]] = []
         for turn in range(self.questions):
-            q = ask(config, scene, rng)
+            # The first question is the scene's own (`make_question`, no draw from ``rng``): with
+            # one question per scene this is the corpus the shipped weights were trained on.
+            q = make_question(config, scene) if turn == 0 else ask(config, scene, rng)
             user = f"{description}. {q.text}" if turn == 0 else q.text
             messages.append({"role": "user", "content": user})
             messages.append({"role": "assistant", "content": q.answers[0]})

@@ -14,6 +14,7 @@ from cliffscope.profiles import load_profile, save_profile
 
 SHIPPED = {
     "demo": "builtin:demo",
+    "demo-deep": "builtin:demo-deep",
     "llava-1.5-7b": "llava-hf/llava-1.5-7b-hf",
     "llava-1.5-13b": "llava-hf/llava-1.5-13b-hf",
     "llava-next-mistral-7b": "llava-hf/llava-v1.6-mistral-7b-hf",

@@ -1,9 +1,10 @@
-"""`cliffscope demo build|info`: the embedded demo model (a tiny trained LLaVA)."""
+"""`cliffscope demo build|info`: the embedded demo models (tiny trained LLaVAs)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,10 +16,22 @@ def demo_group() -> None:
     """The built-in demo model that ships with cliffscope."""
 
 
-def _default_out() -> Path:
+def _default_out(deep: bool) -> Path:
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("cliffscope")) / "demo-model"
+    name = "demo-deep-model" if deep else "demo-model"
+    return Path(platformdirs.user_data_dir("cliffscope")) / name
+
+
+def _shipped_dir(deep: bool) -> Path:
+    from cliffscope.demo import DEEP_DIR, DEMO_DIR
+
+    return DEEP_DIR if deep else DEMO_DIR
+
+
+_DEEP = click.option(
+    "--deep", is_flag=True, help="The deep demo (demo-deep profile) instead of the 4-layer one."
+)
 
 
 @demo_group.command("build")
@@ -34,8 +47,10 @@ def _default_out() -> Path:
 @click.option(
     "--install", is_flag=True, help="Overwrite the weights shipped in the package (maintainers)."
 )
-def build_cmd(out: Path | None, seed: int, steps: int | None, install: bool) -> None:
-    """Re-train the demo model from its seed (about 2 minutes on 2 CPU cores)."""
+@_DEEP
+def build_cmd(out: Path | None, seed: int, steps: int | None, install: bool, deep: bool) -> None:
+    """Re-train a demo model from its seed (2 CPU cores: about 2 minutes; --deep over an hour
+    on a shared machine, one thread)."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -44,12 +59,9 @@ def build_cmd(out: Path | None, seed: int, steps: int | None, install: bool) -> 
         TimeRemainingColumn,
     )
 
-    from cliffscope.demo import DEMO_DIR
-    from cliffscope.demo.build import build_demo
-
-    target = DEMO_DIR if install else (out or _default_out())
+    target = _shipped_dir(deep) if install else (out or _default_out(deep))
     with Progress(
-        TextColumn("[bold]{task.description:<6}"),
+        TextColumn("[bold]{task.description:<8}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
@@ -64,7 +76,7 @@ def build_cmd(out: Path | None, seed: int, steps: int | None, install: bool) -> 
             text = " ".join(f"{k}={v:.3f}" for k, v in info.items() if isinstance(v, (int, float)))
             bar.update(tasks[stage], completed=done, total=total, info=text)
 
-        manifest = build_demo(target, seed=seed, steps=steps, progress=progress)
+        manifest = _build(target, seed, steps, deep, progress)
     held = manifest.heldout
     console().print(
         f"[bold]demo model[/] -> {target}\n"
@@ -76,16 +88,30 @@ def build_cmd(out: Path | None, seed: int, steps: int | None, install: bool) -> 
         console().print(f'  use it with a profile whose model = "{target}" (family = "llava")')
 
 
-@demo_group.command("info")
-def info_cmd() -> None:
-    """Print the shipped demo model's manifest."""
-    from cliffscope.demo import DEMO_DIR
+def _build(target: Path, seed: int, steps: int | None, deep: bool, progress: Any) -> Any:
+    if not deep:
+        from cliffscope.demo.build import build_demo
 
-    manifest = DEMO_DIR / "manifest.json"
+        return build_demo(target, seed=seed, steps=steps, progress=progress)
+    import dataclasses
+
+    from cliffscope.demo.build_deep import build_deep
+    from cliffscope.demo.recipe import DeepSettings
+
+    settings = DeepSettings() if steps is None else dataclasses.replace(DeepSettings(), steps=steps)
+    return build_deep(target, seed=seed, progress=progress, settings=settings)
+
+
+@demo_group.command("info")
+@_DEEP
+def info_cmd(deep: bool) -> None:
+    """Print a shipped demo model's manifest."""
+    manifest = _shipped_dir(deep) / "manifest.json"
     if not manifest.exists():
         from cliffscope.errors import NotFoundError
 
+        flag = " --deep" if deep else ""
         raise NotFoundError(
-            "the demo weights are missing", hint="run `cliffscope demo build --install`"
+            "the demo weights are missing", hint=f"run `cliffscope demo build{flag} --install`"
         )
     click.echo(json.dumps(json.loads(manifest.read_text()), indent=1))

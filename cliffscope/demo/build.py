@@ -57,7 +57,9 @@ class Manifest:
         return json.dumps(asdict(self), indent=2) + "\n"
 
 
-def make_config(vocab_size: int, settings: TrainSettings, special: dict[str, int]) -> Any:
+def make_config(
+    vocab_size: int, settings: Any, special: dict[str, int], heads: int = 4, mlp_ratio: int = 2
+) -> Any:
     """LLaVA-1.5 layout in miniature: CLIP tower (penultimate layer, CLS dropped) + Llama."""
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
@@ -71,10 +73,10 @@ def make_config(vocab_size: int, settings: TrainSettings, special: dict[str, int
     )
     text = LlamaConfig(
         hidden_size=settings.hidden,
-        intermediate_size=2 * settings.hidden,
+        intermediate_size=mlp_ratio * settings.hidden,
         num_hidden_layers=settings.num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
         vocab_size=vocab_size,
         max_position_embeddings=256,
         bos_token_id=special["bos"],
@@ -93,7 +95,7 @@ def make_config(vocab_size: int, settings: TrainSettings, special: dict[str, int
     )
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -101,7 +103,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
     import tokenizers
     import torch
     import transformers
@@ -125,6 +127,145 @@ def _quiet(*_: Any) -> None:
     return None
 
 
+@dataclass
+class Setup:
+    """What every demo build starts from: the tasks, the processor and the prompt ids."""
+
+    vqa_task: Any
+    caption_task: Any
+    processor: Any
+    cache: PromptCache
+    caption_prompt: str
+    special: dict[str, int]
+
+    @property
+    def task_config(self) -> Any:
+        return self.vqa_task.config
+
+
+def prepare() -> Setup:
+    """Tasks, processor and prompt cache; sets torch's threads and transformers' verbosity."""
+    import torch
+    import transformers
+
+    torch.set_num_threads(NUM_THREADS)
+    transformers.logging.set_verbosity_error()
+    vqa_task, caption_task = get_task("shapes-vqa"), get_task("shapes-caption")
+    task_cfg = vqa_task.config
+    if task_cfg.image_size != IMAGE_SIZE or caption_task.config != task_cfg:
+        raise ValueError("shapes-vqa and shapes-caption must draw the same 64 px scenes")
+    templates = [vqa_task.spec.prompt_template, caption_task.spec.prompt_template]
+    processor = build_processor(IMAGE_SIZE, PATCH_SIZE, extra_texts=templates)
+    tok = processor.tokenizer
+    special = {
+        "bos": tok.bos_token_id,
+        "eos": tok.eos_token_id,
+        "pad": tok.pad_token_id,
+        "image": processor.image_token_id,
+    }
+    return Setup(
+        vqa_task=vqa_task,
+        caption_task=caption_task,
+        processor=processor,
+        cache=PromptCache(processor, render(make_scene(task_cfg, 0), IMAGE_SIZE)),
+        caption_prompt=render_prompt(caption_task.spec.prompt_template, "", None, ""),
+        special=special,
+    )
+
+
+def new_model(setup: Setup, config: Any, seed: int) -> Any:
+    """A freshly initialised `LlavaForConditionalGeneration` (torch seeded with ``seed``)."""
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    for key, value in (("pad", "pad_token_id"), ("eos", "eos_token_id"), ("bos", "bos_token_id")):
+        setattr(model.generation_config, value, setup.special[key])
+    return model
+
+
+def heldout(
+    model: Any, setup: Setup, eval_vqa: int, eval_captions: int, report: Progress
+) -> dict[str, Any]:
+    """Held-out accuracy with and without the image and caption CIDEr (the manifest's figures)."""
+    from cliffscope.demo.evaluate import NO_IMAGE_METHOD, evaluate_task
+
+    vqa_task, caption_task, processor = setup.vqa_task, setup.caption_task, setup.processor
+    held = range(eval_vqa)
+    report("eval", 0, 3, {})
+    with_img = evaluate_task(model, processor, vqa_task, held, with_image=True)
+    report("eval", 1, 3, {"accuracy": with_img.score})
+    no_img = evaluate_task(model, processor, vqa_task, held, with_image=False)
+    report("eval", 2, 3, {"accuracy_no_image": no_img.score})
+    caps = evaluate_task(model, processor, caption_task, range(eval_captions))
+    report("eval", 3, 3, {"cider": caps.score})
+    return {
+        "task_config": asdict(setup.task_config),
+        "vqa_ids": [0, eval_vqa],
+        "task": "shapes-vqa",
+        "metric": vqa_task.spec.metric,
+        "accuracy": with_img.score,
+        "accuracy_no_image": no_img.score,
+        "accuracy_first_100": _mean(with_img.per_sample[:100]),
+        "accuracy_no_image_first_100": _mean(no_img.per_sample[:100]),
+        "no_image_method": NO_IMAGE_METHOD,
+        "chance": 1.0 / len(setup.task_config.colors),
+        "caption_ids": [0, eval_captions],
+        "caption_task": "shapes-caption",
+        "caption_cider": caps.score,
+        "caption_metric": f"{caption_task.spec.metric} (cliffscope.metrics, CIDEr-D x10)",
+        "caption_examples": [
+            {"prediction": p, "references": r}
+            for p, r in zip(caps.predictions[:3], caps.references[:3], strict=True)
+        ],
+    }
+
+
+def describe(model: Any, setup: Setup, settings: Any, patch_acc: float) -> dict[str, Any]:
+    """The manifest's `model` and `prompt` sections."""
+    cache, template = setup.cache, setup.vqa_task.spec.prompt_template
+    question = render_prompt(template, "What color is the circle?", None, "")
+    text = model.config.text_config
+    model_info = {
+        "class": "LlavaForConditionalGeneration",
+        "text_layers": settings.num_layers,
+        "hidden_size": settings.hidden,
+        "attention_heads": text.num_attention_heads,
+        "image_tokens": model.config.image_seq_length,
+        "image_token_id": model.config.image_token_id,
+        "image_size": IMAGE_SIZE,
+        "patch_size": PATCH_SIZE,
+        "vision_feature_layer": model.config.vision_feature_layer,
+        "vision_frozen_after_pretraining": True,
+        "vision_patch_accuracy": patch_acc,
+        "vocab_size": len(setup.processor.tokenizer),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    prompt = {
+        "system_prompt": SYSTEM_PROMPT,
+        "chat_template": CHAT_TEMPLATE,
+        "vqa_template": template,
+        "caption_prompt": setup.caption_prompt,
+        "vqa_prompt_tokens": len(cache.prompt(question)),
+        "system_tokens": cache.prefix_len,
+    }
+    return {"model": model_info, "prompt": prompt}
+
+
+def save(out: Path, model: Any, setup: Setup, manifest: Manifest) -> Manifest:
+    """Weights, processor and `manifest.json` (with the weights' hash and the file list)."""
+    model.save_pretrained(out, safe_serialization=True)
+    setup.processor.save_pretrained(out)
+    manifest.versions = versions()
+    manifest.weights_sha256 = sha256_file(out / "model.safetensors")
+    for path in out.iterdir():
+        os.chmod(path, 0o644)  # save_pretrained may leave 0600; the package must be readable
+    manifest.files = sorted({p.name for p in out.iterdir()} | {"manifest.json"})
+    (out / "manifest.json").write_text(manifest.to_json())
+    return manifest
+
+
 def build_demo(
     out_dir: str | Path,
     seed: int = 0,
@@ -137,12 +278,6 @@ def build_demo(
     ``steps`` overrides the language-model training steps (the vision stage keeps
     ``settings.vision_steps``). ``progress(stage, done, total, info)`` is called per step.
     """
-    import torch
-    import transformers
-    from transformers import LlavaForConditionalGeneration
-
-    from cliffscope.demo.evaluate import NO_IMAGE_METHOD, evaluate_task
-
     settings = settings or TrainSettings()
     settings.seed = seed
     if steps is not None:
@@ -150,30 +285,18 @@ def build_demo(
     report = progress or _quiet
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(NUM_THREADS)
-    transformers.logging.set_verbosity_error()
+    setup = prepare()
+    task_cfg = setup.task_config
+    stream = SceneStream(
+        task_cfg,
+        setup.processor,
+        setup.cache,
+        setup.vqa_task.spec.prompt_template,
+        setup.caption_prompt,
+    )
+    tok = setup.processor.tokenizer
+    model = new_model(setup, make_config(len(tok), settings, setup.special), seed)
     timings: dict[str, float] = {}
-
-    vqa_task, caption_task = get_task("shapes-vqa"), get_task("shapes-caption")
-    task_cfg = vqa_task.config
-    if task_cfg.image_size != IMAGE_SIZE or caption_task.config != task_cfg:
-        raise ValueError("shapes-vqa and shapes-caption must draw the same 64 px scenes")
-    templates = [vqa_task.spec.prompt_template, caption_task.spec.prompt_template]
-    processor = build_processor(IMAGE_SIZE, PATCH_SIZE, extra_texts=templates)
-    tok = processor.tokenizer
-    caption_prompt = render_prompt(caption_task.spec.prompt_template, "", None, "")
-    cache = PromptCache(processor, render(make_scene(task_cfg, 0), IMAGE_SIZE))
-    stream = SceneStream(task_cfg, processor, cache, vqa_task.spec.prompt_template, caption_prompt)
-    special = {
-        "bos": tok.bos_token_id,
-        "eos": tok.eos_token_id,
-        "pad": tok.pad_token_id,
-        "image": processor.image_token_id,
-    }
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(make_config(len(tok), settings, special))
-    for key, value in (("pad", "pad_token_id"), ("eos", "eos_token_id"), ("bos", "bos_token_id")):
-        setattr(model.generation_config, value, special[key])
 
     t0 = time.perf_counter()
     tower = model.model.vision_tower
@@ -185,91 +308,32 @@ def build_demo(
     timings["vision"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    final_loss = train_llava(model, stream, settings, special["pad"], report)
+    final_loss = train_llava(model, stream, settings, setup.special["pad"], report)
     timings["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    held = range(settings.eval_vqa)
-    report("eval", 0, 3, {})
-    with_img = evaluate_task(model, processor, vqa_task, held, with_image=True)
-    report("eval", 1, 3, {"accuracy": with_img.score})
-    no_img = evaluate_task(model, processor, vqa_task, held, with_image=False)
-    report("eval", 2, 3, {"accuracy_no_image": no_img.score})
-    caps = evaluate_task(model, processor, caption_task, range(settings.eval_captions))
-    report("eval", 3, 3, {"cider": caps.score})
+    held = heldout(model, setup, settings.eval_vqa, settings.eval_captions, report)
     timings["eval"] = time.perf_counter() - t0
-
-    model.save_pretrained(out, safe_serialization=True)
-    processor.save_pretrained(out)
+    held.update(
+        final_train_loss=final_loss,
+        train_ids_from=TRAIN_INDEX_OFFSET,
+        vision_ids_from=VISION_INDEX_OFFSET,
+    )
     manifest = Manifest(
         seed=seed,
         steps=settings.steps,
         settings=asdict(settings),
-        model={
-            "class": "LlavaForConditionalGeneration",
-            "text_layers": settings.num_layers,
-            "hidden_size": settings.hidden,
-            "image_tokens": model.config.image_seq_length,
-            "image_token_id": model.config.image_token_id,
-            "image_size": IMAGE_SIZE,
-            "patch_size": PATCH_SIZE,
-            "vision_feature_layer": model.config.vision_feature_layer,
-            "vision_frozen_after_pretraining": True,
-            "vision_patch_accuracy": patch_acc,
-            "vocab_size": len(tok),
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
-        prompt={
-            "system_prompt": SYSTEM_PROMPT,
-            "chat_template": CHAT_TEMPLATE,
-            "vqa_template": vqa_task.spec.prompt_template,
-            "caption_prompt": caption_prompt,
-            "vqa_prompt_tokens": len(
-                cache.prompt(
-                    render_prompt(
-                        vqa_task.spec.prompt_template, "What color is the circle?", None, ""
-                    )
-                )
-            ),
-            "system_tokens": cache.prefix_len,
-        },
-        heldout={
-            "task_config": asdict(task_cfg),
-            "vqa_ids": [0, settings.eval_vqa],
-            "task": "shapes-vqa",
-            "metric": vqa_task.spec.metric,
-            "accuracy": with_img.score,
-            "accuracy_no_image": no_img.score,
-            "accuracy_first_100": _mean(with_img.per_sample[:100]),
-            "accuracy_no_image_first_100": _mean(no_img.per_sample[:100]),
-            "no_image_method": NO_IMAGE_METHOD,
-            "chance": 1.0 / len(task_cfg.colors),
-            "caption_ids": [0, settings.eval_captions],
-            "caption_task": "shapes-caption",
-            "caption_cider": caps.score,
-            "caption_metric": f"{caption_task.spec.metric} (cliffscope.metrics, CIDEr-D x10)",
-            "caption_examples": [
-                {"prediction": p, "references": r}
-                for p, r in zip(caps.predictions[:3], caps.references[:3], strict=True)
-            ],
-            "final_train_loss": final_loss,
-            "train_ids_from": TRAIN_INDEX_OFFSET,
-            "vision_ids_from": VISION_INDEX_OFFSET,
-        },
+        **describe(model, setup, settings, patch_acc),
+        heldout=held,
         timings_s={k: round(v, 1) for k, v in timings.items()},
-        versions=_versions(),
-        weights_sha256=_sha256(out / "model.safetensors"),
+        versions={},
     )
-    for path in out.iterdir():
-        os.chmod(path, 0o644)  # save_pretrained may leave 0600; the package must be readable
-    manifest.files = sorted({p.name for p in out.iterdir()} | {"manifest.json"})
-    (out / "manifest.json").write_text(manifest.to_json())
-    return manifest
+    return save(out, model, setup, manifest)
 
 
 def print_progress(stage: str, done: int, total: int, info: dict[str, Any]) -> None:
     """Plain-text progress for ``python -m cliffscope.demo.build`` (no tqdm, no rich)."""
-    if stage in ("train", "vision") and done % 50 and done != total:
+    if stage != "eval" and done % 50 and done != total:
         return
     extra = " ".join(f"{k}={v:.4f}" for k, v in info.items())
     print(f"[{stage}] {done}/{total} {extra}", file=sys.stderr, flush=True)

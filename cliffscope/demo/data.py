@@ -58,6 +58,11 @@ class PromptCache:
         self.prefix_len = first.index(processor.image_token_id)
         self._prefix = first[: self.prefix_len]
 
+    @property
+    def prefix(self) -> list[int]:
+        """The ``prefix_len`` ids every prompt starts with (BOS, system prompt, ``USER:``)."""
+        return list(self._prefix)
+
     def prompt(self, question: str) -> list[int]:
         if question not in self._prompts:
             text = self.processor.apply_chat_template(

@@ -45,14 +45,46 @@ class TrainSettings:
     eval_captions: int = 100
 
 
-def lr_factor(step: int, settings: TrainSettings) -> float:
+def schedule(step: int, steps: int, warmup: int, decay_share: float) -> float:
     """Linear warmup, constant, then linear decay to 10% over the last ``decay_share``."""
-    if step < settings.warmup:
-        return (step + 1) / settings.warmup
-    decay_from = settings.steps * (1 - settings.decay_share)
+    if step < warmup:
+        return (step + 1) / warmup
+    decay_from = steps * (1 - decay_share)
     if step < decay_from:
         return 1.0
-    return 1.0 - 0.9 * (step - decay_from) / max(1.0, settings.steps - decay_from)
+    return 1.0 - 0.9 * (step - decay_from) / max(1.0, steps - decay_from)
+
+
+def lr_factor(step: int, settings: TrainSettings) -> float:
+    """`schedule` with the settings' steps, warmup and decay share."""
+    return schedule(step, settings.steps, settings.warmup, settings.decay_share)
+
+
+def adamw(
+    named: list[tuple[str, Any]],
+    lr: float,
+    weight_decay: float,
+    scale: Callable[[str], float] | None = None,
+) -> Any:
+    """AdamW with weight decay on matrices only (not on embeddings, norms or biases).
+
+    ``scale(name)`` multiplies a parameter's rate (default 1 for all).
+    """
+    import torch
+
+    groups: dict[tuple[bool, float], list[Any]] = {}
+    for name, p in named:
+        decays = p.ndim >= 2 and "embed" not in name
+        groups.setdefault((decays, 1.0 if scale is None else scale(name)), []).append(p)
+    ordered = sorted(groups.items(), key=lambda item: (not item[0][0], item[0][1]))
+    return torch.optim.AdamW(
+        [
+            {"params": ps, "weight_decay": weight_decay if decays else 0.0, "lr": lr * factor}
+            for (decays, factor), ps in ordered
+        ],
+        lr=lr,
+        betas=(0.9, 0.98),
+    )
 
 
 def shared_prefix_loss(model: Any, batch: dict[str, Any], prefix_len: int) -> Any:
@@ -89,16 +121,7 @@ def train_llava(
     import torch
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    decay = [p for n, p in named if p.ndim >= 2 and "embed" not in n]
-    other = [p for n, p in named if not (p.ndim >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": settings.weight_decay},
-            {"params": other, "weight_decay": 0.0},
-        ],
-        lr=settings.lr,
-        betas=(0.9, 0.98),
-    )
+    opt = adamw(named, settings.lr, settings.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, settings))
     params = [p for _, p in named]
     model.train()

@@ -31,19 +31,21 @@ def resolve_model_source(profile: Profile) -> str:
     where = Location(key="model")
     if model.startswith("builtin:"):
         name = model.split(":", 1)[1]
-        if name != "demo":
-            raise CliffscopeError(
-                f"unknown built-in model {model!r}", where=where, hint="use builtin:demo"
-            )
         from cliffscope import demo
 
-        demo_dir = getattr(demo, "DEMO_DIR", None)
-        path = Path(demo_dir) if demo_dir is not None else None
-        if path is None or not (path / "config.json").exists():
+        builtins = demo.builtin_models()
+        if name not in builtins:
+            known = ", ".join(f"builtin:{n}" for n in builtins)
             raise CliffscopeError(
-                f"the demo model is not built yet ({path})",
+                f"unknown built-in model {model!r}", where=where, hint=f"use one of {known}"
+            )
+        path = Path(builtins[name])
+        if not (path / "config.json").exists():
+            flag = " --deep" if name == "demo-deep" else ""
+            raise CliffscopeError(
+                f"the {name} model is not built yet ({path})",
                 where=where,
-                hint="run `cliffscope demo build`",
+                hint=f"run `cliffscope demo build{flag} --install`",
             )
         return str(path)
     expanded = Path(os.path.expanduser(model))

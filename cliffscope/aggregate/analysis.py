@@ -7,12 +7,12 @@ Lines without flow curves (a sample that failed) are counted in `n_failed` and l
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from cliffscope.aggregate.cliff import CliffParams, cliff_with_interval, histogram, sample_cliffs
+from cliffscope.aggregate.header import result_header
 from cliffscope.kinds.analysis import NAME, AnalysisParams
 from cliffscope.metrics.bootstrap import Resamples, mean_interval
 from cliffscope.vocab import GROUPS
@@ -103,15 +103,16 @@ def aggregate(
     if score is None and scored:
         score = score_summary(scored, resamples, cliff_params.alpha)
     return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": NAME,
-        "num_layers": num_layers,
-        "n_samples": n,
-        "n_failed": len(records) - n,
-        "metric": metric,
-        "higher_is_better": higher_is_better,
-        "complete": complete,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        **result_header(
+            SCHEMA_VERSION,
+            NAME,
+            num_layers=num_layers,
+            n_samples=n,
+            n_failed=len(records) - n,
+            metric=metric,
+            higher_is_better=higher_is_better,
+            complete=complete,
+        ),
         "query": typed.query,
         "heads": typed.heads,
         "groups": list(GROUPS),

@@ -16,11 +16,11 @@ edge is blocked (`first[edge][s]`, `answer[edge][s]`; null for a sample without 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
+from cliffscope.aggregate.header import failed_samples, result_header
 from cliffscope.kinds.knockout import CLIFF_EDGES, NAME, KnockoutParams
 from cliffscope.metrics.bootstrap import Resamples
 from cliffscope.vocab import DEFAULT_ALPHA, interval_label
@@ -194,16 +194,17 @@ def aggregate(
         worst, stats["boot_worst"], starts, n, tolerance, cliff_edges, cliff_on, alpha
     )  # fmt: skip
     result = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": NAME,
-        "num_layers": num_layers,
-        "n_samples": n,
-        "n_failed": len({r.get("id") for r in records if r.get("error")}),
-        "n_empty": sum(1 for i, line in lines.items() if i not in ids and line.get("empty")),
-        "metric": metric,
-        "higher_is_better": higher_is_better,
-        "complete": complete,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        **result_header(
+            SCHEMA_VERSION,
+            NAME,
+            num_layers=num_layers,
+            n_samples=n,
+            n_failed=failed_samples(records),
+            n_empty=sum(1 for i, line in lines.items() if i not in ids and line.get("empty")),
+            metric=metric,
+            higher_is_better=higher_is_better,
+            complete=complete,
+        ),
         "edges": list(edges),
         "window": window,
         "starts": list(starts),

@@ -18,11 +18,11 @@ Corpus-level metrics (CIDEr) have no score on the lines; `score_set(predictions,
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
+from cliffscope.aggregate.header import failed_samples, result_header
 from cliffscope.aggregate.sweep import ScoreSet
 from cliffscope.kinds.prune import NAME
 from cliffscope.metrics.bootstrap import Resamples, mean_interval
@@ -191,15 +191,16 @@ def aggregate(
         point["pareto"] = point["name"] in front
     baseline["pareto"] = BASE in front
     return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": NAME,
-        "num_layers": num_layers,
-        "n_samples": n,
-        "n_failed": len({r.get("id") for r in records if r.get("error")}),
-        "metric": metric,
-        "higher_is_better": higher_is_better,
-        "complete": complete,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        **result_header(
+            SCHEMA_VERSION,
+            NAME,
+            num_layers=num_layers,
+            n_samples=n,
+            n_failed=failed_samples(records),
+            metric=metric,
+            higher_is_better=higher_is_better,
+            complete=complete,
+        ),
         "interval": f"paired bootstrap {interval_label(alpha)} over samples",
         "baseline": baseline,
         "branches": points,

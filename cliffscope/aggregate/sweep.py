@@ -19,11 +19,11 @@ score, and the interval of the per-sample scores' mean, moved to the corpus scor
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
+from cliffscope.aggregate.header import failed_samples, result_header
 from cliffscope.kinds.sweep import NAME, SweepParams
 from cliffscope.metrics.bootstrap import bootstrap_ci, paired_bootstrap_delta
 from cliffscope.vocab import DEFAULT_ALPHA, interval_label
@@ -176,15 +176,16 @@ def aggregate(
         point["recovered"] = recovered(point, higher_is_better, tolerance)
         points.append(point)
     result = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": NAME,
-        "num_layers": num_layers,
-        "n_samples": n,
-        "n_failed": len({r.get("id") for r in records if r.get("error")}),
-        "metric": metric,
-        "higher_is_better": higher_is_better,
-        "complete": complete,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        **result_header(
+            SCHEMA_VERSION,
+            NAME,
+            num_layers=num_layers,
+            n_samples=n,
+            n_failed=failed_samples(records),
+            metric=metric,
+            higher_is_better=higher_is_better,
+            complete=complete,
+        ),
         "mode": mode,
         "keep_ratio": keep_ratio,
         "layers": layers,

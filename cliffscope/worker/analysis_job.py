@@ -96,11 +96,7 @@ class AnalysisJob(Job):
         map_rows = [r for r, s in enumerate(samples) if s.id in self.map_ids]
         flow = capture_flow(adapter, batch, p.query, p.heads, map_rows)  # type: ignore[arg-type]
         mass, density, even = flow.mass(), flow.density(), flow.even_spread()
-        scores: list[float | None] = [None] * len(samples)
-        if not self.metric.corpus_level:
-            refs = [s.references for s in samples]
-            choices = [s.choices for s in samples] if any(s.choices for s in samples) else None
-            scores = list(self.metric.score_batch(predictions, refs, choices).per_sample)
+        scores = self.sample_scores(samples, predictions)
         records = []
         image = GROUPS.index("image")
         for r, sample in enumerate(samples):

@@ -24,6 +24,7 @@ class Job:
 
     adapter: Any  # the loaded model's adapter, set by jobs that load one
     max_new_tokens: int | None
+    metric: Any  # the task's metric, set by jobs that score answers
 
     def __init__(self, ctx: JobContext) -> None:
         from cliffscope.kinds.registry import get_kind
@@ -100,6 +101,28 @@ class Job:
         if not samples:
             return failed
         return self.measure(samples) + failed
+
+    def sample_scores(self, samples: list[Any], predictions: list[str]) -> list[float | None]:
+        """Each prediction's score under the task's metric, or None throughout for a
+        corpus-level metric (scored over the whole set by the aggregator)."""
+        if self.metric.corpus_level:
+            return [None] * len(samples)
+        refs = [list(s.references) for s in samples]
+        choices = [s.choices for s in samples] if any(s.choices for s in samples) else None
+        return list(self.metric.score_batch(predictions, refs, choices).per_sample)
+
+    def corpus_score_set(self) -> Any:
+        """For a corpus-level metric, the function the sweep-like aggregators score a set of
+        answers with ((per-sample scores, corpus score)); None for a per-sample metric."""
+        if not self.metric.corpus_level:
+            return None
+        metric = self.metric
+
+        def score_set(preds: list[str], refs: list[list[str]]) -> tuple[list[float], float]:
+            scored = metric.score_batch(preds, refs)
+            return list(scored.per_sample), scored.corpus
+
+        return score_set
 
     def loadable(self, sample_ids: list[str]) -> list[Any]:
         """The samples of `sample_ids` the task can load (for a side measurement such as

@@ -78,11 +78,7 @@ class KnockoutJob(Job):
         engine = knockout_shared if p.engine == "shared" else knockout_naive
         out = engine(adapter, batch, self.edges, p.window, self.starts())
         first, answer = out.first_change(), out.answer_change()
-        scores: list[float | None] = [None] * len(samples)
-        if not self.metric.corpus_level:
-            refs = [s.references for s in samples]
-            choices = [s.choices for s in samples] if any(s.choices for s in samples) else None
-            scores = list(self.metric.score_batch(predictions, refs, choices).per_sample)
+        scores = self.sample_scores(samples, predictions)
         records = []
         for r, sample in enumerate(samples):
             record: dict[str, Any] = {

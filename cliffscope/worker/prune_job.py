@@ -103,10 +103,7 @@ class PruneJob(Job):
         ]
         predictions = [self.adapter.decode(a) for a in answers]
         refs = [list(s.references) for s in samples]
-        scores: list[float | None] = [None] * len(samples)
-        if not self.metric.corpus_level:
-            choices = [s.choices for s in samples] if any(s.choices for s in samples) else None
-            scores = list(self.metric.score_batch(predictions, refs, choices).per_sample)
+        scores = self.sample_scores(samples, predictions)
         branch = next((b for b in self.branches if b.name == name), None)
         dims = DecoderDims.from_config(self.adapter.text_config)
         lines = []
@@ -156,14 +153,6 @@ class PruneJob(Job):
 
     # ---- result -------------------------------------------------------------------------------
     def aggregate(self, complete: bool) -> dict[str, Any]:
-        score_set = None
-        if self.metric.corpus_level:
-            metric = self.metric
-
-            def score_set(preds: list[str], refs: list[list[str]]) -> tuple[list[float], float]:
-                scored = metric.score_batch(preds, refs)
-                return list(scored.per_sample), scored.corpus
-
         p = self.params
         return aggregate(
             self.records,
@@ -181,7 +170,7 @@ class PruneJob(Job):
             num_layers=self.num_layers,
             metric=self.metric.name,
             higher_is_better=self.metric.higher_is_better,
-            score_set=score_set,
+            score_set=self.corpus_score_set(),
             latency_ms=self.latency_ms,
             complete=complete,
             extra={

@@ -116,14 +116,11 @@ class SweepJob(Job):
                 adapter, batch, self.layers, self.max_new_tokens, strategy=self.strategy, keys=keys
             )
         refs = [list(s.references) for s in samples]
-        choices = [s.choices for s in samples] if any(s.choices for s in samples) else None
         records: list[dict[str, Any]] = []
         for k in [BASE, *self.layers]:
             answers = out.answers[BASE if k == self.num_layers else k]
             predictions = [adapter.decode(a) for a in answers]
-            scores: list[float | None] = [None] * len(samples)
-            if not self.metric.corpus_level:
-                scores = list(self.metric.score_batch(predictions, refs, choices).per_sample)
+            scores = self.sample_scores(samples, predictions)
             for r, sample in enumerate(samples):
                 record: dict[str, Any] = {
                     "key": f"{sample.id}@{k}",
@@ -208,21 +205,13 @@ class SweepJob(Job):
     # ---- result -------------------------------------------------------------------------------
     def aggregate(self, complete: bool) -> dict[str, Any]:
         self.theoretical_costs()
-        score_set = None
-        if self.metric.corpus_level:
-            metric = self.metric
-
-            def score_set(preds: list[str], refs: list[list[str]]) -> tuple[list[float], float]:
-                scored = metric.score_batch(preds, refs)
-                return list(scored.per_sample), scored.corpus
-
         return aggregate(
             self.records,
             layers=self.layers,
             num_layers=self.num_layers,
             metric=self.metric.name,
             higher_is_better=self.metric.higher_is_better,
-            score_set=score_set,
+            score_set=self.corpus_score_set(),
             mode=self.mode,
             keep_ratio=self.params.keep_ratio,
             tolerance=self.params.tolerance,

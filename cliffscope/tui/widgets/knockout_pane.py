@@ -8,41 +8,25 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from cliffscope.report import knockout_report as ko
 from cliffscope.tui.pane_view import PaneView
 from cliffscope.tui.widgets.plots import KnockoutPlot, legend_text
+from cliffscope.tui.widgets.table_pane import TablePane
 from cliffscope.vocab import edge_colour, interval_label, result_alpha
 
 
-class KnockoutPane(Vertical, can_focus=False):
+class KnockoutPane(TablePane):
     def compose(self) -> ComposeResult:
         yield Static(id="knockout-note", classes="pane-note")
         yield KnockoutPlot(id="knockout-plot")
         yield DataTable(id="knockout-table", cursor_type="row", zebra_stripes=True)
 
-    columns: tuple[str, ...] = ()
-
     def show_view(self, view: PaneView) -> None:
         method = view.kind.cliff_method
         colour = method.colour if method else "yellow"
         self.show(view.result, view.cliffs, view.others(), view.note, colour)
-
-    def move(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            row = min(max(table.cursor_row + step, 0), table.row_count - 1)
-            table.move_cursor(row=row, animate=False)
-
-    def _columns(self, names: list[str], level: str) -> None:
-        columns = ("l", "layers", *(f"{e} ({level})" for e in names))
-        if columns != self.columns:
-            self.columns = columns
-            table = self.query_one(DataTable)
-            table.clear(columns=True)
-            table.add_columns(*columns)
 
     def show(
         self,
@@ -65,7 +49,8 @@ class KnockoutPane(Vertical, can_focus=False):
         self.query_one("#knockout-note", Static).update(note)
         curves = {e: s["mean"] for e, s in by_edge.items()}
         self.query_one(KnockoutPlot).show(result, curves, starts, others or [], colour)
-        self._columns(names, interval_label(result_alpha(result)))
+        level = interval_label(result_alpha(result))
+        self.set_columns(("l", "layers", *(f"{e} ({level})" for e in names)))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()

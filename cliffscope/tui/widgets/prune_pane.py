@@ -8,12 +8,12 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from cliffscope.report.prune_report import baseline, notes, prune_rows
 from cliffscope.tui.pane_view import PaneView
 from cliffscope.tui.widgets.plots import RUN_COLOURS, _Figure, legend_text
+from cliffscope.tui.widgets.table_pane import TablePane
 from cliffscope.vocab import (
     fmt,
     fmt_int,
@@ -78,30 +78,19 @@ class ParetoPlot(_Figure):
         self.refresh()
 
 
-class PrunePane(Vertical, can_focus=False):
+class PrunePane(TablePane):
     def compose(self) -> ComposeResult:
         yield Static(id="prune-note", classes="pane-note")
         yield Static(id="prune-legend")
         yield ParetoPlot(id="prune-plot")
         yield DataTable(id="prune-table", cursor_type="row", zebra_stripes=True)
 
-    level = ""
-
     def on_mount(self) -> None:
         self._columns(interval_label())
 
     def _columns(self, level: str) -> None:
-        if level != self.level:
-            self.level = level
-            table = self.query_one(DataTable)
-            table.clear(columns=True)
-            table.add_columns(*(c.format(level=level) for c in COLUMNS))
-
-    def move(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            row = min(max(table.cursor_row + step, 0), table.row_count - 1)
-            table.move_cursor(row=row, animate=False)
+        """The table's columns, the interval's level in its header."""
+        self.set_columns(tuple(c.format(level=level) for c in COLUMNS))
 
     def show_view(self, view: PaneView) -> None:
         result = view.result or {}

@@ -7,12 +7,12 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from cliffscope.report import tables
 from cliffscope.tui.pane_view import PaneView
 from cliffscope.tui.widgets.plots import SweepPlot
+from cliffscope.tui.widgets.table_pane import TablePane
 from cliffscope.vocab import (
     fmt,
     fmt_int,
@@ -37,37 +37,25 @@ COLUMNS = (
 )
 
 
-class SweepPane(Vertical, can_focus=False):
+class SweepPane(TablePane):
     def compose(self) -> ComposeResult:
         yield Static(id="sweep-note", classes="pane-note")
         yield SweepPlot(id="sweep-plot")
         table = DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
         yield table
 
-    level = ""
-
     def on_mount(self) -> None:
         self._columns(interval_label())
 
     def _columns(self, level: str) -> None:
         """The table's columns, the interval's level in its header."""
-        if level != self.level:
-            self.level = level
-            table = self.query_one(DataTable)
-            table.clear(columns=True)
-            table.add_columns(*(c.format(level=level) for c in COLUMNS))
+        self.set_columns(tuple(c.format(level=level) for c in COLUMNS))
 
     def show_view(self, view: PaneView) -> None:
         method = view.kind.cliff_method
         colour = method.colour if method else "green"
         notes = view.kind.notes(view.result or {})
         self.show(view.result, view.cliffs, view.others(), view.note, colour, notes)
-
-    def move(self, step: int) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            row = min(max(table.cursor_row + step, 0), table.row_count - 1)
-            table.move_cursor(row=row, animate=False)
 
     def show(
         self,

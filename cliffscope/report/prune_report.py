@@ -14,16 +14,15 @@ from cliffscope.kinds.prune import NAME
 from cliffscope.report.assets import Assets, Figures
 from cliffscope.report.markdown import fenced, md_escape, md_image, md_table
 from cliffscope.report.rundata import RunData
+from cliffscope.report.sweep_report import baseline_line, change_cells
 from cliffscope.vocab import (
     LATENCY_DECIMALS,
-    SCORE_DECIMALS,
     finite,
     fmt,
     fmt_int,
     fmt_interval,
     fmt_pct,
     fmt_signed,
-    fmt_with_interval,
     interval_label,
     result_alpha,
 )
@@ -147,14 +146,8 @@ def prune_section(run: RunData, assets: Assets) -> str:
         parts.append(fenced(assets.textplots[KEY]))
     base = baseline(result)
     if base:
-        line = "Baseline (untouched): " + fmt_with_interval(
-            base["score"], base.get("lo"), base.get("hi"), SCORE_DECIMALS
-        )
-        if finite(base.get("latency_ms")) is not None:
-            line += f"; prefill {fmt(base['latency_ms'], LATENCY_DECIMALS)} ms"
-            if isinstance(result.get("latency_batch_size"), int):
-                line += f" per batch of {result['latency_batch_size']}"
-        parts.append(line + ".")
+        latency, batch = base.get("latency_ms"), result.get("latency_batch_size")
+        parts.append(baseline_line("untouched", base, latency, "prefill", batch))
     front = result.get("pareto") or []
     if front:
         parts.append(
@@ -168,12 +161,7 @@ def prune_section(run: RunData, assets: Assets) -> str:
     cells = [
         [
             md_escape(r["name"]),
-            fmt(r["score"], SCORE_DECIMALS),
-            fmt_signed(r["delta"]),
-            fmt_interval(r["lo"], r["hi"], SCORE_DECIMALS),
-            fmt_int(r["flips_to_wrong"]),
-            fmt_int(r["flips_to_right"]),
-            fmt_int(r["changed"]),
+            *change_cells(r),
             fmt_pct(r["kept_share"]),
             fmt_pct(r["flops_saved"]),
             fmt_pct(r["kv_saved"]),

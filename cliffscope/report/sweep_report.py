@@ -46,6 +46,31 @@ HEADERS = [
 ]
 
 
+def baseline_line(label: str, base: dict[str, Any], latency: Any, what: str, batch: Any) -> str:
+    """The baseline's sentence in a sweep-like kind's report: score with its interval, then the
+    measured latency (`what`) and its batch size when known."""
+    line = f"Baseline ({label}): " + fmt_with_interval(
+        base["score"], base.get("lo"), base.get("hi"), SCORE_DECIMALS
+    )
+    if finite(latency) is not None:
+        line += f"; {what} {fmt(latency, LATENCY_DECIMALS)} ms"
+        if isinstance(batch, int):
+            line += f" per batch of {batch}"
+    return line + "."
+
+
+def change_cells(r: dict[str, Any]) -> list[str]:
+    """A row's score, Δ against the baseline, its interval and the answer flips, as text."""
+    return [
+        fmt(r["score"], SCORE_DECIMALS),
+        fmt_signed(r["delta"]),
+        fmt_interval(r["lo"], r["hi"], SCORE_DECIMALS),
+        fmt_int(r["flips_to_wrong"]),
+        fmt_int(r["flips_to_right"]),
+        fmt_int(r["changed"]),
+    ]
+
+
 def notes(result: dict[str, Any]) -> list[str]:
     """The engine check of a half-precision sweep (`worker.engine_check`), when it ran."""
     check = result.get("verification")
@@ -146,14 +171,8 @@ def sweep_section(run: RunData, assets: Assets) -> str:
         parts.append(fenced(assets.textplots[KEY]))
     base = tables.baseline(result)
     if base:
-        line = "Baseline (no truncation): " + fmt_with_interval(
-            base["score"], base["lo"], base["hi"], SCORE_DECIMALS
-        )
-        if finite(result.get("latency_full_ms")) is not None:
-            line += f"; full-model latency {fmt(result['latency_full_ms'], LATENCY_DECIMALS)} ms"
-            if isinstance(result.get("latency_batch_size"), int):
-                line += f" per batch of {result['latency_batch_size']}"
-        parts.append(line + ".")
+        latency, batch = result.get("latency_full_ms"), result.get("latency_batch_size")
+        parts.append(baseline_line("no truncation", base, latency, "full-model latency", batch))
     parts += [note[0].upper() + note[1:] + "." for note in notes(result)]
     rows = tables.sweep_rows(result)
     if not rows:
@@ -163,12 +182,7 @@ def sweep_section(run: RunData, assets: Assets) -> str:
         [
             str(r["k"]),
             fmt(r["depth"], DEPTH_DECIMALS),
-            fmt(r["score"], SCORE_DECIMALS),
-            fmt_signed(r["delta"]),
-            fmt_interval(r["lo"], r["hi"], SCORE_DECIMALS),
-            fmt_int(r["flips_to_wrong"]),
-            fmt_int(r["flips_to_right"]),
-            fmt_int(r["changed"]),
+            *change_cells(r),
             fmt_pct(r["flops_saved"]),
             fmt_pct(r["kv_saved"]),
             fmt(r["latency_ms"], LATENCY_DECIMALS),

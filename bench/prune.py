@@ -5,7 +5,8 @@ On bench/sweep.py's random-weight LLaVA-1.5-shaped model (32 decoder layers, 576
 
 1. single-token answers: `prune_shared` vs `prune_naive` for every (strategy, budget) branch
    (default 5 strategies x 3 budgets at layer K, pyramid on its own schedule) plus the baseline;
-2. generated answers (EOS disabled, so every answer is exactly N tokens): the same;
+2. generated answers (EOS disabled, so every answer is exactly N tokens): the same
+   (``--lengths 1,8,32`` times several answer lengths in one run);
 3. the prefill latency of each branch against the untouched model (`prefill_seconds`), next to
    its theoretical FLOPs and KV saved (from the image tokens each stage actually kept).
 
@@ -58,6 +59,11 @@ def main() -> None:
     parser.add_argument("--strategies", default=STRATEGIES)
     parser.add_argument("--budgets", default="0.25,0.111,0.0625")
     parser.add_argument("--schedule", default="8:0.5,16:0.25,24:0.125", help="pyramid layers")
+    parser.add_argument(
+        "--lengths",
+        default="",
+        help="answer lengths to time, e.g. 1,8,32 (default: 1 and --new-tokens)",
+    )
     args = parser.parse_args()
 
     from cliffscope.engines.prune import make_branches, prefill_seconds, prune_naive, prune_shared
@@ -73,7 +79,13 @@ def main() -> None:
         print(json.dumps(report))
         with torch.no_grad():
             prune_shared(adapter, batch, branches, 2, keys)  # warm-up
-            for name, n_new in (("single_token", 1), ("generated", args.new_tokens)):
+            lengths = [int(n) for n in args.lengths.split(",")] if args.lengths else None
+            runs = (
+                [(f"tokens_{n}", n) for n in lengths]
+                if lengths
+                else [("single_token", 1), ("generated", args.new_tokens)]
+            )
+            for name, n_new in runs:
                 (t_shared, shared), (t_naive, naive) = interleaved(
                     [
                         partial(prune_shared, adapter, batch, branches, n_new, keys),

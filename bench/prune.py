@@ -79,13 +79,9 @@ def main() -> None:
         print(json.dumps(report))
         with torch.no_grad():
             prune_shared(adapter, batch, branches, 2, keys)  # warm-up
-            lengths = [int(n) for n in args.lengths.split(",")] if args.lengths else None
-            runs = (
-                [(f"tokens_{n}", n) for n in lengths]
-                if lengths
-                else [("single_token", 1), ("generated", args.new_tokens)]
-            )
-            for name, n_new in runs:
+            lengths = args.lengths.split(",") if args.lengths else [1, args.new_tokens]
+            for n_new in map(int, lengths):
+                name = f"tokens_{n_new}"
                 (t_shared, shared), (t_naive, naive) = interleaved(
                     [
                         partial(prune_shared, adapter, batch, branches, n_new, keys),

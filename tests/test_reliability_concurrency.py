@@ -65,12 +65,11 @@ async def watch_two_sweeps(app, workers: list, failing, healthy, monkeypatch) ->
         app.open_run(healthy.id)
         await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
         await pilot.press(tab_key(app.screen, "samples"))  # redrawn as lines arrive
-        seen: set[tuple[str, int]] = set()
+        seen: set[tuple[str, int]] = set()  # the healthy run's (status, done) at each poll
 
         def both_finished() -> bool:
-            for run in (failing, healthy):
-                row = app.row(run.id)
-                seen.add((row.status, row.done))
+            row = app.row(healthy.id)
+            seen.add((row.status, row.done))
             return app.row(failing.id).status == "failed" and app.row(healthy.id).status in {
                 "done",
                 "failed",
@@ -80,7 +79,8 @@ async def watch_two_sweeps(app, workers: list, failing, healthy, monkeypatch) ->
         samples = app.screen.query_one("SamplesPane")
         await wait_for(pilot, lambda: samples.count == LIMIT, what="every sample in the view")
         assert app.row(healthy.id).status == "done", app.row(healthy.id).error
-        assert ("running", 2) in seen or ("running", 4) in seen, seen  # watched it move
+        # watched it move: polls land at whatever count the worker reached, so any partial one
+        assert any(status == "running" and 0 < done < LIMIT for status, done in seen), seen
         assert app.screen.query_one("#sweep-table").row_count == 4  # k = 0..3
         await pilot.press("escape")
         app.screen.select_run(failing.id)

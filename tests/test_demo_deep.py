@@ -186,6 +186,44 @@ def test_swapping_at_layer_0_is_answering_about_the_partners_image(tiny, batch, 
     assert abs(float(later) - float(own)) > 1e-5 and abs(float(later) - float(swapped)) > 1e-5
 
 
+def test_prefetched_batches_are_the_batches_made_in_turn(setup):
+    """The build makes each step's batch on a second thread; the weights then depend on the
+    batches being exactly those drawn from ``(seed, step)``, in step order."""
+    import threading
+
+    from cliffscope.demo.build_deep import HARD_SCENES
+    from cliffscope.demo.deep_data import MixedStream, TextCorpus
+    from cliffscope.demo.recipe import prefetched
+
+    stream = MixedStream(
+        [setup.task_config, HARD_SCENES], [0.5, 0.5], setup.cache, "{question}", "Describe."
+    )
+    corpus = TextCorpus(setup.cache, [setup.task_config, HARD_SCENES])
+    threads: set[str] = set()
+
+    def batch_at(step: int):
+        threads.add(threading.current_thread().name)
+        examples, images = stream.batch(0, step, 4, 0.5)
+        return [e.prompt + e.target for e in examples], images, corpus.batch(0, step, 4)
+
+    ahead = list(prefetched(batch_at, 6))
+    assert [step for step, _ in ahead] == list(range(6))
+    assert threads and threading.current_thread().name not in threads
+    for step, (rows, images, text) in ahead:
+        again_rows, again_images, again_text = batch_at(step)
+        assert rows == again_rows and text == again_text
+        assert np.array_equal(images, again_images)
+    assert list(prefetched(batch_at, 0)) == []
+
+    def broken(step: int):
+        if step == 2:
+            raise ValueError("scene 2 is broken")
+        return step
+
+    with pytest.raises(ValueError, match="scene 2"):
+        list(prefetched(broken, 5))
+
+
 def test_every_setting_that_changes_the_weights_is_part_of_a_stage_key():
     keyed = {name for names in STAGE_FIELDS.values() for name in names}
     fields = {f.name for f in dataclasses.fields(DeepSettings)}
@@ -229,6 +267,9 @@ def test_deep_build_writes_a_loadable_model_and_manifest(tmp_path):
     assert on_disk["weights_sha256"] == m.weights_sha256
     assert on_disk["settings"]["trunc_min"] == 1 and on_disk["model"]["text_layers"] == 3
     assert set(on_disk["heldout"]["stage_losses"]) == {"text", "align", "instruct"}
+    import torch  # the weights' bits depend on the CPU kernels, so the manifest names them
+
+    assert on_disk["versions"]["cpu"].startswith(torch.backends.cpu.get_cpu_capability())
     model = LlavaForConditionalGeneration.from_pretrained(tmp_path)
     assert model.config.text_config.num_hidden_layers == 3
     assert AutoProcessor.from_pretrained(tmp_path).chat_template is not None

@@ -104,6 +104,9 @@ def sha256_file(path: Path) -> str:
 
 
 def versions() -> dict[str, str]:
+    """What the weights' bits depend on besides the seed and the recipe: the releases, and
+    the CPU kernels torch dispatches to (an AVX-512 machine rounds differently from an AVX2
+    one, and a long build amplifies that; docs/demo.md)."""
     import tokenizers
     import torch
     import transformers
@@ -116,6 +119,7 @@ def versions() -> dict[str, str]:
         "transformers": transformers.__version__,
         "tokenizers": tokenizers.__version__,
         "python": platform.python_version(),
+        "cpu": f"{torch.backends.cpu.get_cpu_capability()} {platform.machine()}",
     }
 
 

@@ -15,7 +15,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,13 +95,16 @@ def run_stage(
     steps: int,
     lr: float,
     settings: DeepSettings,
-    loss_at: Callable[[int], Any],
+    batch_at: Callable[[int], Any],
+    loss_of: Callable[[int, Any], Any],
     progress: Progress,
     lm_scale: float = 1.0,
 ) -> float:
     """AdamW over the parameters that require grad; returns the mean loss of the last 50 steps.
 
-    The language model's rate is ``lm_scale`` times ``lr`` (the projector's is ``lr``).
+    ``batch_at(step)`` makes a step's batch (drawn from ``(seed, step)`` alone, so it can be
+    made ahead, in `prefetched`); ``loss_of(step, batch)`` is the model's loss on it. The
+    language model's rate is ``lm_scale`` times ``lr`` (the projector's is ``lr``).
     """
     import torch
 
@@ -114,8 +118,8 @@ def run_stage(
     )
     model.train()
     losses: list[float] = []
-    for step in range(steps):
-        loss = loss_at(step)
+    for step, batch in prefetched(batch_at, steps):
+        loss = loss_of(step, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, settings.clip)
@@ -125,6 +129,22 @@ def run_stage(
         progress(stage, step + 1, steps, {"loss": float(np.mean(losses[-20:]))})
     model.eval()
     return float(np.mean(losses[-50:])) if losses else float("nan")
+
+
+def prefetched(batch_at: Callable[[int], Any], steps: int) -> Iterator[tuple[int, Any]]:
+    """``(step, batch_at(step))`` for every step, each batch made on a second thread while
+    the model trains on the one before (rendering scenes is about a tenth of a step). The
+    batches, and so the weights, are those of making them in turn: each depends only on its
+    step, and only this thread draws them."""
+    if steps <= 0:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-batches") as pool:
+        pending = pool.submit(batch_at, 0)
+        for step in range(steps):
+            batch = pending.result()
+            if step + 1 < steps:
+                pending = pool.submit(batch_at, step + 1)
+            yield step, batch
 
 
 @dataclass
@@ -175,13 +195,14 @@ def train_text(
     model.lm_head.requires_grad_(True)
     prefix = corpus.cache.prefix_len
 
-    def loss_at(step: int) -> Any:
-        b = collate_text(corpus.batch(settings.seed, step, settings.batch_size), pad_id)
+    def batch_at(step: int) -> dict[str, Any]:
+        return collate_text(corpus.batch(settings.seed, step, settings.batch_size), pad_id)
+
+    def loss_of(step: int, b: dict[str, Any]) -> Any:
         return decoder_loss(model, b["input_ids"], b["labels"], prefix)
 
-    return run_stage(
-        "text", model, settings.text_steps, settings.text_lr, settings, loss_at, progress
-    )
+    steps, lr = settings.text_steps, settings.text_lr
+    return run_stage("text", model, steps, lr, settings, batch_at, loss_of, progress)
 
 
 def train_images(
@@ -202,16 +223,18 @@ def train_images(
     prefix = stream.cache.prefix_len
     offset = 500_000 if align else 0  # the two stages draw different scenes
 
-    def loss_at(step: int) -> Any:
+    def batch_at(step: int) -> dict[str, Any]:
         examples, images = stream.batch(settings.seed, offset + step, settings.batch_size, share)
-        b = collate(examples, normalize(images), pad_id)
+        return collate(examples, normalize(images), pad_id)
+
+    def loss_of(step: int, b: dict[str, Any]) -> Any:
         if align:
             return decoder_loss(model, b["input_ids"], b["labels"], prefix, b["pixel_values"])
-        cuts = truncation_layers(settings, step, len(examples))
+        cuts = truncation_layers(settings, step, len(b["input_ids"]))
         return decoder_loss(
             model, b["input_ids"], b["labels"], prefix, b["pixel_values"],
             cuts.trunc_from, cuts.swap_from, cuts.partner,
         )  # fmt: skip
 
     scale = 1.0 if align else settings.lm_lr_scale
-    return run_stage(stage, model, steps, lr, settings, loss_at, progress, scale)
+    return run_stage(stage, model, steps, lr, settings, batch_at, loss_of, progress, scale)

@@ -60,6 +60,14 @@ SCORE_DECIMALS = 3
 DEPTH_DECIMALS = 3
 PCT_DECIMALS = 1
 LATENCY_DECIMALS = 1
+#: Significant digits of the per-layer curves and maps runs store (masses, densities, even
+#: spreads, knockout probabilities, attention maps): plenty for plots, files stay readable.
+STORED_DIGITS = 6
+
+
+def stored(value: Any) -> float:
+    """``value`` as a run file stores it: `STORED_DIGITS` significant digits."""
+    return float(f"{value:.{STORED_DIGITS}g}")
 
 
 def finite(value: Any) -> float | None:

@@ -255,6 +255,7 @@ def test_deep_build_is_a_pure_function_of_its_seed(tmp_path):
 
 @pytest.mark.slow
 def test_deep_build_writes_a_loadable_model_and_manifest(tmp_path):
+    import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
     from cliffscope.demo.build_deep import build_deep
@@ -267,8 +268,7 @@ def test_deep_build_writes_a_loadable_model_and_manifest(tmp_path):
     assert on_disk["weights_sha256"] == m.weights_sha256
     assert on_disk["settings"]["trunc_min"] == 1 and on_disk["model"]["text_layers"] == 3
     assert set(on_disk["heldout"]["stage_losses"]) == {"text", "align", "instruct"}
-    import torch  # the weights' bits depend on the CPU kernels, so the manifest names them
-
+    # the weights' bits depend on the CPU kernels, so the manifest names them
     assert on_disk["versions"]["cpu"].startswith(torch.backends.cpu.get_cpu_capability())
     model = LlavaForConditionalGeneration.from_pretrained(tmp_path)
     assert model.config.text_config.num_hidden_layers == 3

@@ -26,6 +26,7 @@ from typing import Any
 from cliffscope.run_factory import new_run
 from cliffscope.store import RunDir, RunStore
 from cliffscope.store import lock as run_lock
+from cliffscope.vocab import STORED_DIGITS
 
 LIMIT = 8  # samples per run: four batches of two
 PARAMS: dict[str, dict[str, Any]] = {
@@ -85,10 +86,10 @@ def comparable(obj: Any) -> Any:
     return obj
 
 
-#: samples.jsonl keeps 6 significant digits (`worker/analysis_job._DIGITS`), so two correct
-#: runs whose rounding noise straddles a boundary differ by one unit there: up to 1e-5
-#: relative (an AVX-512 machine gives 0.396193 where the fixtures' machine gave 0.396194).
-STORED_REL_TOL = 10.0 ** (1 - 6)
+#: Run files keep `STORED_DIGITS` significant digits, so two correct runs whose rounding noise
+#: straddles a boundary differ by one unit there: up to 1e-5 relative at 6 digits (an AVX-512
+#: machine gives 0.396193 where the fixtures' machine gave 0.396194).
+STORED_REL_TOL = 10.0 ** (1 - STORED_DIGITS)
 
 
 def assert_same(a: Any, b: Any, where: str = "result") -> None:

@@ -15,7 +15,7 @@ from cliffscope.aggregate.cliff import CliffParams, cliff_with_interval, histogr
 from cliffscope.aggregate.header import result_header
 from cliffscope.kinds.analysis import NAME, AnalysisParams
 from cliffscope.metrics.bootstrap import Resamples, mean_interval
-from cliffscope.vocab import GROUPS
+from cliffscope.vocab import GROUPS, stored
 
 MEASURES: tuple[str, ...] = ("mass", "density")
 SCHEMA_VERSION = 1
@@ -50,8 +50,8 @@ def _evens(records: list[dict[str, Any]]) -> np.ndarray | None:
 
 
 def _r(values: np.ndarray) -> list[float]:
-    """Six significant digits: plenty for plots, and result.json stays readable."""
-    return [float(f"{v:.6g}") for v in np.asarray(values, dtype=float).ravel()]
+    """As stored (`vocab.STORED_DIGITS`): plenty for plots, and result.json stays readable."""
+    return [stored(v) for v in np.asarray(values, dtype=float).ravel()]
 
 
 def _curve(mean: np.ndarray, lo: np.ndarray, hi: np.ndarray, j: int) -> dict[str, list]:

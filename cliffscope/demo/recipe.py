@@ -135,7 +135,7 @@ def prefetched(batch_at: Callable[[int], Any], steps: int) -> Iterator[tuple[int
     """``(step, batch_at(step))`` for every step, each batch made on a second thread while
     the model trains on the one before (rendering scenes is about a tenth of a step). The
     batches, and so the weights, are those of making them in turn: each depends only on its
-    step, and only this thread draws them."""
+    step, and the pool's one thread makes them all, in step order."""
     if steps <= 0:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-batches") as pool:

@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 
 from cliffscope.models.base import ImageGrid
-
-_DIGITS = 6
+from cliffscope.vocab import stored
 
 
 def on_grids(values: np.ndarray, grids: Sequence[ImageGrid]) -> list[list[float]]:
     """One position-indexed vector ([S]) -> one row-major list per grid."""
-    return [[float(f"{v:.{_DIGITS}g}") for v in values[grid.positions]] for grid in grids]
+    return [[stored(v) for v in values[grid.positions]] for grid in grids]
 
 
 def layer_maps(per_layer: np.ndarray, grids: Sequence[ImageGrid]) -> dict[str, list[list[float]]]:

@@ -14,14 +14,12 @@ from typing import Any
 
 from cliffscope.aggregate.analysis import aggregate
 from cliffscope.aggregate.cliff import CliffParams, detect
-from cliffscope.vocab import GROUPS
+from cliffscope.vocab import GROUPS, stored
 from cliffscope.worker.job import Job
-
-_DIGITS = 6
 
 
 def _round(values: Sequence[float]) -> list[float]:
-    return [float(f"{v:.{_DIGITS}g}") for v in values]
+    return [stored(v) for v in values]
 
 
 class AnalysisJob(Job):
@@ -113,7 +111,7 @@ class AnalysisJob(Job):
                 "n_query": int(flow.valid[r].sum()),
                 "mass": {g: _round(mass[r, :, j]) for j, g in enumerate(GROUPS)},
                 "density": {g: _round(density[r, :, j]) for j, g in enumerate(GROUPS)},
-                "even_spread": {g: float(f"{even[r, j]:.6g}") for j, g in enumerate(GROUPS)},
+                "even_spread": {g: stored(even[r, j]) for j, g in enumerate(GROUPS)},
                 "cliff": verdict.layer,
             }
             records.append(record)

@@ -18,13 +18,12 @@ import numpy as np
 
 from cliffscope.aggregate.knockout import aggregate
 from cliffscope.errors import CliffscopeError
+from cliffscope.vocab import stored
 from cliffscope.worker.job import Job
-
-_DIGITS = 6
 
 
 def _round(values: Any) -> list[float | None]:
-    return [float(f"{v:.{_DIGITS}g}") if np.isfinite(v) else None for v in values]
+    return [stored(v) if np.isfinite(v) else None for v in values]
 
 
 def resolve_starts(spec: Any, num_layers: int) -> list[int]:

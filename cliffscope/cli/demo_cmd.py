@@ -49,7 +49,7 @@ _DEEP = click.option(
 )
 @_DEEP
 def build_cmd(out: Path | None, seed: int, steps: int | None, install: bool, deep: bool) -> None:
-    """Re-train a demo model from its seed (2 CPU cores: about 2 minutes; --deep 15 to 34
+    """Re-train a demo model from its seed (2 CPU cores: about 2 minutes; --deep 14 to 34
     minutes on one thread, and the bits depend on the CPU: docs/demo.md)."""
     from rich.progress import (
         BarColumn,

@@ -55,12 +55,14 @@ class _Figure(PlotextPlot):
         self.markers: dict[str, float] = {}  # vertical/horizontal reference lines, by name
         self._version = 0
         self._rendered: tuple[tuple, Any] | None = None
+        self._tick_span: tuple[float, float] | None = None  # what the round y ticks must span
 
     def render(self) -> Any:
         """plotext rebuilds the whole figure on every render; reuse it until data, size or
         theme change (a tab switch or an unrelated repaint then costs nothing)."""
         key = (self._version, self.size, self.app.theme, self.theme)
         if self._rendered is None or self._rendered[0] != key:
+            self._apply_yticks()  # for the size it is drawn at, not the size at replot time
             self._rendered = (key, super().render())
         return self._rendered[1]
 
@@ -71,6 +73,7 @@ class _Figure(PlotextPlot):
     def _start(self, title: str = "") -> Any:
         plt = self.plt
         plt.clear_figure()
+        self._tick_span = None
         plt.title(title)
         self.series, self.markers = {}, {}
         return plt
@@ -83,10 +86,16 @@ class _Figure(PlotextPlot):
         """Ticks at round values (0.25, 0.5 ...) spanning ``values``; plotext's own ticks sit
         on whichever rows a short plot has and read like 0.18, 0.45, 0.59."""
         finite = [v for v in values if isinstance(v, (int, float)) and v == v]
-        if not finite:
+        if finite:
+            self._tick_span = (min(finite), max(finite))
+
+    def _apply_yticks(self) -> None:
+        """How many ticks fit depends on the height, which layout may change after the data
+        arrived (a table below gets its rows), so they are placed when the figure is drawn."""
+        if self._tick_span is None:
             return
         rows = max(2, (self.size.height - 4) // 2)
-        ticks = nice_ticks(min(finite), max(finite), rows)
+        ticks = nice_ticks(*self._tick_span, rows)
         self.plt.yticks(ticks, [_tick_label(t, ticks) for t in ticks])
 
     def _empty(self, message: str) -> None:
